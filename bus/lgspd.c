@@ -1,0 +1,141 @@
+/* lgspd.c — the lgsp daemon: reads its configuration, opens the journal,
+ * and runs the broker until SIGTERM (see broker.h). */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "config.h"
+#include "journal.h"
+#include "log.h"
+
+#ifndef LGSP_VERSION
+#define LGSP_VERSION "0.0.0"
+#endif
+#ifndef LGSP_SYSCONFDIR
+#define LGSP_SYSCONFDIR "/etc"
+#endif
+
+static void s_usage(FILE *out)
+{
+    fprintf(out,
+        "usage: lgspd [-c FILE] [options]\n"
+        "\n"
+        "The lgsp bus daemon: a durable ZeroMQ message broker with an LMDB journal.\n"
+        "\n"
+        "  -c, --config FILE      configuration file (default " LGSP_SYSCONFDIR "/lgsp/lgspd.yaml)\n"
+        "  -t, --check-config     check the configuration and exit (0 valid, 2 not)\n"
+        "  -l, --log-level LEVEL  error|warn|info|debug, overrides log_level\n"
+        "      --ready-file FILE  when ready, write {\"bus\": endpoint, \"http\": port} to FILE\n"
+        "  -V, --version          print the version and exit\n"
+        "  -h, --help             this text\n"
+        "\n"
+        "Signals: SIGTERM/SIGINT drain, commit and exit; SIGHUP reloads the configuration.\n"
+        "Exit codes: 0 clean stop, 1 runtime failure (journal, bind), 2 usage or configuration error.\n");
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = LGSP_SYSCONFDIR "/lgsp/lgspd.yaml", *level = NULL, *ready = NULL;
+    bool check = false;
+    static const struct option opts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "check-config", no_argument, NULL, 't' },
+        { "log-level", required_argument, NULL, 'l' },
+        { "ready-file", required_argument, NULL, 'r' },
+        { "version", no_argument, NULL, 'V' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    for (int c; (c = getopt_long(argc, argv, "c:tl:Vh", opts, NULL)) != -1;) {
+        switch (c) {
+        case 'c': path = optarg; break;
+        case 't': check = true; break;
+        case 'l': level = optarg; break;
+        case 'r': ready = optarg; break;
+        case 'V': printf("lgspd %s\n", LGSP_VERSION); return 0;
+        case 'h': s_usage(stdout); return 0;
+        default: s_usage(stderr); return 2;
+        }
+    }
+    if (optind != argc) {
+        s_usage(stderr);
+        return 2;
+    }
+    char *err = NULL;
+    config_t *cfg = config_load(path, &err);
+    if (!cfg) {
+        fprintf(stderr, "lgspd: %s\n", err);
+        free(err);
+        return 2;
+    }
+    if (check) {
+        printf("%s: configuration is valid\n", path);
+        config_destroy(&cfg);
+        return 0;
+    }
+    log_set_level(cfg->log_level);
+    if (level) {
+        log_level_t l;
+        if (log_level_parse(level, &l) < 0) {
+            fprintf(stderr, "lgspd: unknown log level '%s'\n", level);
+            config_destroy(&cfg);
+            return 2;
+        }
+        log_set_level(l);
+        cfg->log_level = l;
+    }
+    /* Signals are read from a signalfd by the broker loop; block them in
+     * every thread (threads inherit this mask). */
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &mask, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+    if (sfd < 0) {
+        fprintf(stderr, "lgspd: signalfd: %s\n", strerror(errno));
+        config_destroy(&cfg);
+        return 1;
+    }
+    journal_options_t jo = { .path = cfg->journal_path, .map_size = cfg->journal_map_size,
+                             .max_topics = cfg->journal_max_topics };
+    journal_t *journal = journal_open(&jo, &err);
+    if (!journal) {
+        log_error("lgspd", "%s", err);
+        free(err);
+        config_destroy(&cfg);
+        return 1;
+    }
+    broker_t *broker = broker_new(cfg, journal, &err);
+    if (!broker) {
+        log_error("lgspd", "%s", err ? err : "cannot start the broker");
+        free(err);
+        config_destroy(&cfg);
+        journal_close(&journal);
+        return 1;
+    }
+    if (ready) {
+        char tmp[4096];
+        snprintf(tmp, sizeof tmp, "%s.tmp", ready);
+        FILE *f = fopen(tmp, "w");
+        if (f) {
+            fprintf(f, "{\"bus\": \"%s\", \"http\": %d, \"pid\": %d}\n", broker_endpoint(broker),
+                    broker_http_port(broker), (int) getpid());
+            fclose(f);
+            rename(tmp, ready);
+        }
+    }
+    int rc = broker_run(broker, sfd);
+    broker_destroy(&broker);
+    journal_close(&journal);
+    close(sfd);
+    return rc ? 1 : 0;
+}
