@@ -435,9 +435,13 @@ static uint64_t s_room(journal_t *self)
     MDB_envinfo info;
     mdb_env_info(self->env, &info);
     uint64_t high = (uint64_t) (info.me_last_pgno + 1) * self->psize;
+    /* 2% of the map, at least 4 MiB, but never more than a quarter of a
+     * small map. */
     uint64_t reserve = self->map_size / 50;
     if (reserve < RESERVE_MIN)
         reserve = RESERVE_MIN;
+    if (reserve > self->map_size / 4)
+        reserve = self->map_size / 4;
     uint64_t room = self->map_size > high ? self->map_size - high : 0;
     /* Near the top of the map, count the pages retention has freed. */
     if (room < reserve * 4)
