@@ -32,5 +32,16 @@ typedef void (http_handler_fn)(void *arg, const char *method, const char *path,
                                char **resp_body, size_t *resp_len);
 int http_server_route(http_server_t *self, const char *method, const char *path,
                       http_handler_fn *fn, void *arg);
+/* Route details (http.c):
+ * - http_server_route returns 0, or -1 for bad arguments (empty method,
+ *   path not starting with '/', the built-in /metrics and /health), a full
+ *   table (32 routes) or no memory; the same method + path again re-points
+ *   the route. Safe from any thread while requests are served.
+ * - The handler gets the decoded path, the raw query ("" if none, still
+ *   percent-encoded) and the body NUL-terminated ("" and 0 if none).
+ * - A GET route also answers HEAD (the handler sees "HEAD"; the body is
+ *   not sent). A known path with another method gets 405 with Allow, an
+ *   unknown path 404, a body over 8 MiB 413 without calling the handler;
+ *   a *status outside 100..599 is sent as 500. */
 
 #endif
