@@ -318,6 +318,7 @@ struct lgsp_client {
     lgsp_publish_cb *pub_cb;
     void      *pub_arg;
     ptopic_t  *ptopics;
+    ptopic_t  *last_ptopic;       /* cache for publish() */
     pending_t *phead, *ptail;
     pending_t **buckets;
     size_t     nbuckets, npending;
@@ -509,9 +510,11 @@ static void s_session_lost(lgsp_client_t *self, const char *why)
 
 static ptopic_t *s_ptopic(lgsp_client_t *self, const char *name)
 {
+    if (self->last_ptopic && strcmp(self->last_ptopic->name, name) == 0)
+        return self->last_ptopic;
     for (ptopic_t *t = self->ptopics; t; t = t->next)
         if (strcmp(t->name, name) == 0)
-            return t;
+            return self->last_ptopic = t;
     size_t n = strlen(name);
     ptopic_t *t = calloc(1, sizeof *t + n + 1);
     if (!t)
@@ -519,7 +522,7 @@ static ptopic_t *s_ptopic(lgsp_client_t *self, const char *name)
     memcpy(t->name, name, n + 1);
     t->next = self->ptopics;
     self->ptopics = t;
-    return t;
+    return self->last_ptopic = t;
 }
 
 static bool s_hash_grow(lgsp_client_t *self)
@@ -617,48 +620,52 @@ static void s_requeue(lgsp_client_t *self, bool all)
     }
 }
 
-/* Sends queued publishes within the window. force: also partial batches
- * while others are in flight. */
+/* Sends a topic's queued publishes within the window. force: also partial
+ * batches while others are in flight. */
+static void s_send_topic(lgsp_client_t *self, ptopic_t *t, bool force)
+{
+    while (t->qcount && self->in_flight < self->pub_window && self->state == ST_READY) {
+        if (!force && self->in_flight && t->qcount < self->batch_max && t->qbytes < BATCH_MAX_BYTES)
+            break;
+        size_t room = self->pub_window - self->in_flight, n = 0, bytes = 0;
+        pending_t *end = t->qhead;
+        while (end && n < self->batch_max && n < room
+               && (n == 0 || bytes + end->payload_len <= BATCH_MAX_BYTES)) {
+            bytes += end->payload_len;
+            n++;
+            end = end->qnext;
+        }
+        s_command(self, LGSP_CMD_PUB, true);
+        s_frame_str(self, t->name, true);
+        size_t i = 0;
+        for (pending_t *p = t->qhead; p != end; p = p->qnext, i++) {
+            const char *key = p->data + p->id_len + 1;
+            const char *headers = key + p->key_len;
+            s_frame(self, p->data, p->id_len, true);
+            s_frame(self, key, p->key_len, true);
+            s_frame(self, headers, p->headers_len, true);
+            s_frame(self, headers + p->headers_len, p->payload_len, i + 1 < n);
+        }
+        if (self->state != ST_READY)
+            return;     /* the send failed: everything is re-sent in the next session */
+        for (pending_t *p = t->qhead; p != end; p = p->qnext)
+            p->state = PEND_SENT;
+        t->qhead = end;
+        if (!end)
+            t->qtail = NULL;
+        t->qcount -= n;
+        t->qbytes -= bytes;
+        self->queued -= n;
+        self->in_flight += n;
+    }
+}
+
 static void s_send_pubs(lgsp_client_t *self, bool force)
 {
     if (self->state != ST_READY || !self->queued)
         return;
-    for (ptopic_t *t = self->ptopics; t && self->state == ST_READY; t = t->next) {
-        while (t->qcount && self->in_flight < self->pub_window && self->state == ST_READY) {
-            if (!force && self->in_flight && t->qcount < self->batch_max && t->qbytes < BATCH_MAX_BYTES)
-                break;
-            size_t room = self->pub_window - self->in_flight, n = 0, bytes = 0;
-            pending_t *end = t->qhead;
-            while (end && n < self->batch_max && n < room
-                   && (n == 0 || bytes + end->payload_len <= BATCH_MAX_BYTES)) {
-                bytes += end->payload_len;
-                n++;
-                end = end->qnext;
-            }
-            s_command(self, LGSP_CMD_PUB, true);
-            s_frame_str(self, t->name, true);
-            size_t i = 0;
-            for (pending_t *p = t->qhead; p != end; p = p->qnext, i++) {
-                const char *key = p->data + p->id_len + 1;
-                const char *headers = key + p->key_len;
-                s_frame(self, p->data, p->id_len, true);
-                s_frame(self, key, p->key_len, true);
-                s_frame(self, headers, p->headers_len, true);
-                s_frame(self, headers + p->headers_len, p->payload_len, i + 1 < n);
-            }
-            if (self->state != ST_READY)
-                return;     /* the send failed: everything is re-sent in the next session */
-            for (pending_t *p = t->qhead; p != end; p = p->qnext)
-                p->state = PEND_SENT;
-            t->qhead = end;
-            if (!end)
-                t->qtail = NULL;
-            t->qcount -= n;
-            t->qbytes -= bytes;
-            self->queued -= n;
-            self->in_flight += n;
-        }
-    }
+    for (ptopic_t *t = self->ptopics; t && self->state == ST_READY; t = t->next)
+        s_send_topic(self, t, force);
 }
 
 static void s_report(lgsp_client_t *self, pending_t *p, int code, uint64_t offset, bool dup,
@@ -1550,7 +1557,8 @@ int lgsp_client_publish(lgsp_client_t *self, const char *topic, const char *id, 
     s_enqueue(t, p);
     self->queued++;
 
-    s_send_pubs(self, false);
+    if (self->state == ST_READY)
+        s_send_topic(self, t, false);
     /* Take the broker's answers now and then, so that batches keep moving
      * without a system call per message. */
     if (s_now_ms() >= self->next_drain)
