@@ -27,6 +27,8 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1846,16 +1848,32 @@ int lgsp_client_admin(lgsp_client_t *self, const char *verb, int argc, const cha
 
 /* ---- public: helpers --------------------------------------------------- */
 
+/* A forked child must not repeat its parent's random bytes or ids. The
+ * check runs per id, and getpid() is a system call: count forks instead. */
+static atomic_uint s_forks;
+static pthread_once_t s_fork_once = PTHREAD_ONCE_INIT;
+
+static void s_on_fork_child(void)
+{
+    atomic_fetch_add(&s_forks, 1);
+}
+
+static void s_watch_forks(void)
+{
+    pthread_atfork(NULL, NULL, s_on_fork_child);
+}
+
 /* Random bytes from a per-thread pool (one getrandom per 256 bytes). */
 static void s_random(uint8_t *out, size_t n)
 {
     static __thread uint8_t pool[256];
     static __thread size_t pos = sizeof pool;
-    static __thread pid_t pool_pid;
-    pid_t pid = getpid();
-    if (pid != pool_pid) {            /* a forked child must not repeat its parent */
+    static __thread unsigned pool_forks;
+    pthread_once(&s_fork_once, s_watch_forks);
+    unsigned forks = atomic_load_explicit(&s_forks, memory_order_relaxed);
+    if (forks != pool_forks) {
         pos = sizeof pool;
-        pool_pid = pid;
+        pool_forks = forks;
     }
     while (n) {
         if (pos == sizeof pool) {
@@ -1872,7 +1890,7 @@ static void s_random(uint8_t *out, size_t n)
                 /* No getrandom (very old kernel): not secret, only unique. */
                 struct timespec ts;
                 clock_gettime(CLOCK_REALTIME, &ts);
-                uint64_t x = s_hash(&ts, sizeof ts) ^ (uint64_t) pid ^ (uintptr_t) out;
+                uint64_t x = s_hash(&ts, sizeof ts) ^ (uint64_t) getpid() ^ (uintptr_t) out;
                 for (size_t i = got; i < sizeof pool; i++) {
                     x ^= x << 13;
                     x ^= x >> 7;
@@ -1894,14 +1912,15 @@ void lgsp_make_id(char out[33])
 {
     static __thread uint64_t last_ms;
     static __thread uint8_t last_rnd[10];
-    static __thread pid_t last_pid;
+    static __thread unsigned last_forks;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     uint64_t ms = ((uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000) & 0xFFFFFFFFFFFFULL;
-    pid_t pid = getpid();
-    if (ms > last_ms || pid != last_pid) {
+    pthread_once(&s_fork_once, s_watch_forks);
+    unsigned forks = atomic_load_explicit(&s_forks, memory_order_relaxed);
+    if (ms > last_ms || forks != last_forks) {
         last_ms = ms > last_ms ? ms : last_ms;
-        last_pid = pid;
+        last_forks = forks;
         s_random(last_rnd, sizeof last_rnd);
         last_rnd[0] &= 0x7f;          /* leaves room to count up */
     } else {
