@@ -150,6 +150,7 @@ struct broker {
     uint64_t       denied_publish, denied_subscribe, denied_admin;
     uint64_t       rejected[600];
     uint64_t       commit_errors;
+    uint64_t       retry_after;  /* after a failed commit, wait before the next */
     char           last_commit_error[300];
     uint64_t       last_commit_error_ms;
     uint64_t       sessions_ended_by_silence;
@@ -1198,6 +1199,9 @@ static void s_on_committed(broker_t *self, batch_t *b)
             snprintf(self->last_commit_error, sizeof self->last_commit_error, "%s",
                      op->error ? op->error : "?");
             self->last_commit_error_ms = util_mono_ms();
+            /* Whatever failed (disk full, I/O) will not heal in a
+             * microsecond: do not spin on it. */
+            self->retry_after = util_mono_ms() + 100;
         }
         switch (op->kind) {
         case OP_PUBLISH: {
@@ -1428,7 +1432,7 @@ static void s_add_retention(broker_t *self)
 
 static void s_submit(broker_t *self)
 {
-    if (!committer_idle(self->committer))
+    if (!committer_idle(self->committer) || util_mono_ms() < self->retry_after)
         return;
     s_add_group_commits(self);
     if (batch_count(self->open) == 0)

@@ -756,10 +756,12 @@ static int s_pending_clear(journal_t *self, uint32_t gid, uint64_t below)
     unsigned char kb[12];
     s_be32(kb, gid);
     s_be64(kb + 4, 0);
-    MDB_val k = { 12, kb }, v;
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
-         rc = mdb_cursor_get(c, &k, &v, MDB_GET_CURRENT)) {
-        if (k.mv_size != 12 || memcmp(k.mv_data, kb, 4) != 0
+    /* Seek afresh after each delete: a cursor left on a deleted last entry
+     * is not positioned (MDB_GET_CURRENT would say EINVAL). */
+    for (;;) {
+        MDB_val k = { 12, kb }, v;
+        rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+        if (rc || k.mv_size != 12 || memcmp(k.mv_data, kb, 4) != 0
             || s_get_be64((unsigned char *) k.mv_data + 4) >= below)
             break;
         rc = mdb_cursor_del(c, 0);
@@ -1056,15 +1058,24 @@ void journal_each_topic(journal_t *self,
                         void (*fn)(void *arg, const char *name, const journal_topic_stats_t *st),
                         void *arg)
 {
+    /* Snapshot under the lock, call back without it (fn may call in). */
     pthread_mutex_lock(&self->lock);
-    size_t pos = 0;
+    size_t n = strmap_size(self->topic_map), k = 0, pos = 0;
+    char **names = calloc(n ? n : 1, sizeof *names);
+    journal_topic_stats_t *st = calloc(n ? n : 1, sizeof *st);
     void *v;
-    while (strmap_next(self->topic_map, &pos, NULL, NULL, &v)) {
+    while (names && st && strmap_next(self->topic_map, &pos, NULL, NULL, &v)) {
         s_topic_t *t = v;
-        if (t->visible)
-            fn(arg, t->name, &t->committed);
+        if (t->visible && (names[k] = strdup(t->name)) != NULL)
+            st[k++] = t->committed;
     }
     pthread_mutex_unlock(&self->lock);
+    for (size_t i = 0; i < k; i++) {
+        fn(arg, names[i], &st[i]);
+        free(names[i]);
+    }
+    free(names);
+    free(st);
 }
 
 journal_reader_t *journal_reader_new(journal_t *j)
