@@ -25,7 +25,7 @@ typedef struct {
     sbuf_t       line;       /* UTF-8 row being built */
     sbuf_t       enc;
     sbuf_t       tmp;
-    const char  *rid;
+    char         rid[64];
     ofile_t      o;
 } crow_t;
 
@@ -121,10 +121,11 @@ static void s_qn_row(views_t *v, crow_t *c, const event_t *e, uint32_t k_in_year
     const refdata_t *rd = v->rd;
     int year = date_year(reg);
     unsigned book = 1 + k_in_year / 400, number = 1 + k_in_year % 400;
-    char quyen[16], rid[64], num[12], addr[128], full[300];
+    char quyen[16], num[12], addr[128], full[300];
     snprintf(quyen, sizeof quyen, "%02u/%04d", book, year);
-    snprintf(rid, sizeof rid, "%s/%s/%s/%u", rd->communes[e->commune].code, s_type_code[e->type], quyen, number);
-    c->rid = rid;
+    snprintf(c->rid, sizeof c->rid, "%s/%s/%s/%u", rd->communes[e->commune].code, s_type_code[e->type],
+             quyen, number);
+    const char *rid = c->rid;
     nz_truth(c->n, rid, "event", event_eid);
     if (dup)
         nz_defect(c->n, rid, "*", NK_DUPLICATE, orig_rid, rid);
@@ -353,6 +354,7 @@ static void s_deliver(dnout_t *d, const char *line_with_sent_placeholder)
     ofile_sbuf(&d->o, &b);
     sbuf_free(&b);
     d->delivered++;
+    d->v->records[V_DN_CIVIL]++;   /* lines delivered, repeated deliveries included */
 }
 
 static void s_hold(dnout_t *d, const char *line, const char *rid, uint64_t due, uint64_t natural, uint8_t kind)
@@ -523,7 +525,6 @@ static void s_dn_event(dnout_t *d, const dnev_t *de, sbuf_t *b, char rid[37])
     }
     sbuf_puts(b, "}}\n");
     sbuf_free(&t);
-    v->records[V_DN_CIVIL]++;
 }
 
 void view_dn_civil(views_t *v)

@@ -72,10 +72,11 @@ static void s_build(views_t *v, nctx_t *n, int prov, plist_t *l)
         } else if (x->prev_res != NO_COMMUNE && commune_prov(&rd->communes[x->prev_res]) == prov) {
             /* moved to the other province */
             if (nz_roll(n, NK_BOTH_PROVINCES)) {
+                /* last touched before the move */
                 int32_t to = x->moved_on - 1, from = x->moved_on - 3 * 365;
                 if (from < x->birth) from = x->birth;
-                if (from < date_make(2008, 1, 1)) from = date_make(2008, 1, 1);
-                if (to < from) to = from;
+                if (from < date_make(2000, 1, 1)) from = date_make(2000, 1, 1);
+                if (to < from) to = from + 365;
                 s_add(l, rand_ts(&n->r, from, to), i, 0, R_STALE);
             }
         }

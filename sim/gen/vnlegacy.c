@@ -220,6 +220,16 @@ static size_t s_iconv(const char *to, const char *from, const char *in, size_t n
             sbuf_putc(out, '?');
         }
     }
+    /* flush: CP1258 holds a base letter back, waiting for a tone mark */
+    for (;;) {
+        sbuf_reserve(out, 64);
+        char *op = out->p + out->len;
+        size_t ol = out->cap - out->len - 1;
+        size_t rc = iconv(cd, NULL, NULL, &op, &ol);
+        out->len = (size_t)(op - out->p);
+        if (rc != (size_t)-1 || errno != E2BIG)
+            break;
+    }
     out->p[out->len] = 0;
     iconv_close(cd);
     return bad;
@@ -280,12 +290,12 @@ size_t vn_decode(vn_charset_t cs, const char *bytes, size_t n, sbuf_t *out)
     const unsigned char *b = (const unsigned char *)bytes;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = b[i];
-        if (c < 0x80) {
-            sbuf_putc(out, (char)c);
-            continue;
-        }
         int row = 0;
         if (cs == VN_TCVN3) {
+            if (c < 0x80) {
+                sbuf_putc(out, (char)c);
+                continue;
+            }
             row = s_tcvn_dec[c];
         } else {
             /* VNI: greedy, a base letter (ASCII or ơ/ư) + mark byte first.
@@ -295,7 +305,10 @@ size_t vn_decode(vn_charset_t cs, const char *bytes, size_t n, sbuf_t *out)
                 row = s_vni2[c][b[i + 1] - 0xC0];
             if (row)
                 i++;
-            else
+            else if (c < 0x80) {
+                sbuf_putc(out, (char)c);
+                continue;
+            } else
                 row = s_vni1[c];
         }
         if (!row) {

@@ -334,7 +334,7 @@ static void s_unit(gen_t *g, int prov)
 {
     world_t *w = g->w;
     uint16_t home = s_draw_commune(g, prov);
-    int32_t hb = date_make(1912, 1, 1) + (int32_t)rng_below(&g->r, (uint32_t)s_years(50));
+    int32_t hb = date_make(1915, 1, 1) + (int32_t)rng_below(&g->r, (uint32_t)s_years(58));
     double wage = rng_normal(&g->r, 21.5, 2.5);
     if (wage < 17)
         wage = 17;
