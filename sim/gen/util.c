@@ -133,12 +133,17 @@ void sbuf_putc(sbuf_t *b, char c)
 
 void sbuf_printf(sbuf_t *b, const char *fmt, ...)
 {
+    char tmp[512];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
     if (n < 0)
         die("sbuf_printf: bad format");
+    if ((size_t)n < sizeof tmp) {
+        sbuf_put(b, tmp, (size_t)n);
+        return;
+    }
     sbuf_reserve(b, (size_t)n);
     va_start(ap, fmt);
     vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
