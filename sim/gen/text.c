@@ -1,6 +1,8 @@
 /* text.c — see text.h; built on utf8proc. */
 #include "text.h"
 
+#include "util.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
@@ -46,9 +48,10 @@ void text_strip(const char *s, sbuf_t *out)
 {
     utf8proc_uint8_t *d = NULL;
     utf8proc_ssize_t n = utf8proc_map((const utf8proc_uint8_t *)s, 0, &d,
-                                      UTF8PROC_NULLTERM | UTF8PROC_STABLE | UTF8PROC_DECOMPOSE |
-                                      UTF8PROC_STRIPMARK | UTF8PROC_COMPOSE);
-    if (n < 0 || !d) { sbuf_puts(out, s); free(d); return; }
+                                      UTF8PROC_NULLTERM | UTF8PROC_STABLE | UTF8PROC_COMPOSE |
+                                      UTF8PROC_STRIPMARK);
+    if (n < 0 || !d)
+        die("utf8proc_map: %s", utf8proc_errmsg(n));
     const utf8proc_uint8_t *p = d;
     while (*p) {
         utf8proc_int32_t cp;

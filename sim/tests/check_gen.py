@@ -502,13 +502,89 @@ def check_coverage(args, tmp):
         fail("summary says %d records, the views hold %d" % (summary["records_total"], total))
 
 
+def strip_marks(s):
+    d = unicodedata.normalize("NFD", s)
+    d = "".join(ch for ch in d if unicodedata.category(ch) != "Mn")
+    return unicodedata.normalize("NFC", d).replace("đ", "d").replace("Đ", "D")
+
+
+def levenshtein(a, b):
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def parse_any_date(s):
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", s):
+        return int(s[:4]), int(s[5:7]), int(s[8:])
+    if re.fullmatch(r"\d{2}/\d{2}/\d{4}", s):
+        return int(s[6:]), int(s[3:5]), int(s[:2])
+    return None
+
+
+def check_defect_row(v, d, mapping, old):
+    """Each defect must be what its kind says it is."""
+    k, t, n = d["kind"], d["true_value"], d["noisy_value"]
+    where = "%s %s %s %s: %r -> %r" % (v, d["record_id"], d["field"], k, t, n)
+    if t == n:
+        return fail(where + ": the defect changes nothing")
+    if k == "no_diacritics":
+        if n != strip_marks(t) or any(ord(ch) > 127 for ch in n):
+            fail(where + ": not the text without marks")
+    elif k == "nfd":
+        if n != unicodedata.normalize("NFD", t) or unicodedata.normalize("NFC", n) != t:
+            fail(where + ": not the NFD form")
+    elif k == "case":
+        if n not in (t.lower(), t.upper()):
+            fail(where + ": not a case change")
+    elif k == "swap_name":
+        if sorted(n.replace("|", " ").split()) != sorted(t.replace("|", " ").split()):
+            fail(where + ": not a reordering of the name")
+    elif k == "typo":
+        if levenshtein(t, n) > 2:
+            fail(where + ": more than a typing error")
+    elif k == "legacy_case":
+        if n.lower() != t.lower():
+            fail(where + ": more than a case loss")
+    elif k == "day_month":
+        a, b = parse_any_date(t), parse_any_date(n)
+        if not a or not b or a != (b[0], b[2], b[1]):
+            fail(where + ": not a day/month swap")
+    elif k == "year_only":
+        if not re.fullmatch(r"\d{4}", n) or parse_any_date(t)[0] != int(n):
+            fail(where + ": not the year alone")
+    elif k == "missing_id":
+        if n != "" or not re.fullmatch(r"\d{12}(;\d{9})?|\d{9}", t):
+            fail(where + ": not an id removed")
+    elif k == "old_id":
+        if not re.fullmatch(r"\d{12}", t) or not re.fullmatch(r"\d{9}", n):
+            fail(where + ": not a CMND instead of the personal id")
+    elif k == "stale_code":
+        tc, tv = t.split("@")
+        nc, nv = n.split("@")
+        if tv != "2025" or nv != "2024" or tc not in mapping.get(nc, ()):
+            fail(where + ": not the pre-merger code of the 2025 commune")
+    elif k in ("old_residence", "both_provinces"):
+        if not (t.endswith("@2024") and n.endswith("@2024")):
+            fail(where + ": codes without version 2024")
+        if k == "both_provinces" and old[t[:5]]["province_code"] == old[n[:5]]["province_code"]:
+            fail(where + ": both residences in one province")
+
+
 def check_rates(args, tmp):
     out = os.path.join(tmp, "o")
     run_gen(args, out, seed=6, scale=0.03, extra=["--noise", args.noise_file])
     stats = list(tsv(os.path.join(out, "truth/noise_stats.tsv")))
+    old, _, mapping, _ = load_ref(args.data)
     checked = 0
     for v in VIEWS:
         rows = defects(out, v)
+        for d in rows:
+            check_defect_row(v, d, mapping, old)
         count = collections.Counter(d["kind"] for d in rows)
         truth = view_truth(out, v)
         mentions = sum(1 for roles in truth.values() for r, _ in roles if r in MENTION_ROLES)
