@@ -205,6 +205,15 @@ static bool s_is_dlq(const char *topic)
     return n > s && strcmp(topic + n - s, DLQ_SUFFIX) == 0;
 }
 
+/* In plain mode (local development) with no admins configured, every
+ * client may use the operator verbs; under Curve only the listed ones. */
+static bool s_admin(const broker_t *self, const char *client)
+{
+    if (self->cfg->security_mode == SECURITY_PLAIN && self->cfg->n_admins == 0)
+        return true;
+    return config_is_admin(self->cfg, client);
+}
+
 /* ---- sending -------------------------------------------------------- */
 
 static void s_out_reset(out_t *o)
@@ -558,7 +567,7 @@ static void s_on_pub(broker_t *self, session_t *s, zmq_msg_t *f, size_t nf)
         return;
     }
     bool dlq = s_is_dlq(topic);
-    if ((dlq && !config_is_admin(self->cfg, s->name))
+    if ((dlq && !s_admin(self, s->name))
         || (!dlq && !config_may_publish(self->cfg, s->name, topic))) {
         self->denied_publish++;
         log_warn("broker", "denied: client '%s' may not publish to '%s'", s->name, topic);
@@ -677,7 +686,7 @@ static void s_on_sub(broker_t *self, session_t *s, zmq_msg_t *f, size_t nf)
         }
     }
     bool dlq = s_is_dlq(topic);
-    if ((dlq && !config_is_admin(self->cfg, s->name))
+    if ((dlq && !s_admin(self, s->name))
         || (!dlq && !config_may_subscribe(self->cfg, s->name, topic))) {
         self->denied_subscribe++;
         log_warn("broker", "denied: client '%s' may not subscribe to '%s'", s->name, topic);
@@ -902,7 +911,7 @@ static void s_on_admin(broker_t *self, session_t *s, zmq_msg_t *f, size_t nf)
         s_error(self, s->rid, s->rid_len, LGSP_BAD_REQUEST, "unknown ADMIN verb", reqid, NULL);
         return;
     }
-    if (!config_is_admin(self->cfg, s->name)) {
+    if (!s_admin(self, s->name)) {
         self->denied_admin++;
         log_warn("broker", "denied: client '%s' is not an admin (%s)", s->name, verb);
         s_error(self, s->rid, s->rid_len, LGSP_FORBIDDEN, "this client is not an admin", reqid, NULL);
@@ -1612,24 +1621,39 @@ static void s_reload(broker_t *self)
         log_warn("broker", "reload: these settings change only after a restart: %s", restart);
         free(restart);
     }
-    /* Keep what only a restart may change; take the rest. */
-    free(fresh->bus_endpoint);
-    fresh->bus_endpoint = strdup(self->cfg->bus_endpoint);
-    log_set_level(fresh->log_level);
+    /* Move the reloadable settings into the running configuration; what
+     * only a restart may change stays as it is running (swap, so that
+     * destroying `fresh` frees the old values). */
+    config_t *run = self->cfg;
+#define SWAP(field) do { __typeof__(run->field) t_ = run->field; run->field = fresh->field; fresh->field = t_; } while (0)
+    SWAP(log_level);
+    SWAP(heartbeat_ms);
+    SWAP(pub_window);
+    SWAP(max_message_bytes);
+    SWAP(max_held_bytes);
+    SWAP(retention_interval_ms);
+    SWAP(clients);
+    SWAP(n_clients);
+    SWAP(admins);
+    SWAP(n_admins);
+    SWAP(topic_defaults);
+    SWAP(topics);
+    SWAP(n_topics);
+#undef SWAP
+    log_set_level(run->log_level);
     if (self->auth)
-        auth_set_clients(self->auth, fresh);
+        auth_set_clients(self->auth, run);
     size_t pos = 0;
     void *v;
     while (strmap_next(self->topics, &pos, NULL, NULL, &v)) {
         topic_t *t = v;
-        t->policy = config_topic_policy(fresh, t->name);
+        t->policy = config_topic_policy(run, t->name);
         for (size_t i = 0; i < t->ngroups; i++)
             if (t->groups[i]->state)
                 group_set_max_attempts(t->groups[i]->state, t->policy->max_attempts);
     }
-    config_destroy(&self->cfg);
-    self->cfg = fresh;
-    log_info("broker", "configuration reloaded from %s", fresh->path);
+    config_destroy(&fresh);
+    log_info("broker", "configuration reloaded from %s", run->path);
 }
 
 /* ---- setup ---------------------------------------------------------- */

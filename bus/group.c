@@ -156,6 +156,7 @@ static void s_key_lock(group_t *self, uint64_t key)
     keyent_t *e = s_key_find(self, key);
     if (!e->key) {
         e->key = key;
+        e->count = 0;   /* the slot may hold a count left by a moved entry */
         self->nkeys++;
     }
     e->count++;

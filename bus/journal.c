@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
@@ -87,9 +88,26 @@ static int s_fail(journal_t *self, int status, const char *fmt, ...)
     return status;
 }
 
+/* A short write at commit reaches LMDB as EIO: find out whether the cause
+ * is a full disk (or a file-size limit) rather than a failing device. */
+static bool s_disk_exhausted(journal_t *self)
+{
+    struct statvfs vfs;
+    if (statvfs(self->path, &vfs) == 0 && (uint64_t) vfs.f_bavail * vfs.f_frsize < (16u << 20))
+        return true;
+    struct rlimit rl;
+    char p[4096];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/data.mdb", self->path);
+    return getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+        && stat(p, &st) == 0 && (uint64_t) st.st_size + (1u << 20) >= (uint64_t) rl.rlim_cur;
+}
+
 /* Maps an LMDB / errno failure to a protocol status with a clear text. */
 static int s_mdb_fail(journal_t *self, int rc, const char *what)
 {
+    if (rc == EIO && s_disk_exhausted(self))
+        rc = ENOSPC;
     if (rc == MDB_MAP_FULL)
         return s_fail(self, LGSP_JOURNAL_FULL,
                       "journal full: the LMDB map of %" PRIu64 " MiB is used up (%s); "

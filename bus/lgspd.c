@@ -99,6 +99,9 @@ int main(int argc, char **argv)
     sigaddset(&mask, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &mask, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* Past a file-size limit, write() must fail (EFBIG, answered 507)
+     * instead of the process being killed. */
+    signal(SIGXFSZ, SIG_IGN);
     int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
     if (sfd < 0) {
         fprintf(stderr, "lgspd: signalfd: %s\n", strerror(errno));
