@@ -459,6 +459,92 @@ def case_bad_input():
         exit_clean(d)
 
 
+def _cli(d, *args, stdin=None, key=None):
+    cmd = [harness.find_lgsp(), "-e", d.endpoint] + list(args)
+    r = subprocess.run(cmd, input=stdin, capture_output=True, timeout=60)
+    return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
+
+
+def case_cli():
+    """The lgsp CLI against the real broker, under Curve: keygen, publish, consume, topics, status, dlq."""
+    work = harness.workdir("cli")
+    keys = {}
+    for name in ("loader", "ops"):
+        rc, out, err = subprocess.run([harness.find_lgsp(), "keygen", "--out", os.path.join(work, name)],
+                                      capture_output=True, text=True).returncode, None, None
+        check(rc == 0, "keygen")
+        keys[name] = open(os.path.join(work, name + ".pub")).read().split()[0]
+        check(oct(os.stat(os.path.join(work, name + ".key")).st_mode & 0o777) == "0o600", "secret key mode 0600")
+    d = harness.Lgspd(work, security="curve", clients=[("loader", keys["loader"]), ("ops", keys["ops"])],
+                      admins=["ops"], defaults={"max_attempts": 2, "publish": ["loader", "ops"],
+                                                "subscribe": ["ops"]})
+    with d:
+        srv = os.path.join(work, "server.pub")
+        with open(srv, "w") as f:
+            f.write(d.server_public + "\n")
+
+        def as_(who):
+            return ["-s", srv, "-k", os.path.join(work, who + ".key"), "-n", who]
+        lines = "".join('{"n": %d}\n' % i for i in range(1000)).encode()
+        rc, out, err = _cli(d, *as_("loader"), "publish", "cli.t", "--id-prefix", "run1", stdin=lines)
+        check(rc == 0 and "new 1000" in err, "publish 1000: rc %d %s" % (rc, err))
+        rc, out, err = _cli(d, *as_("loader"), "publish", "cli.t", "--id-prefix", "run1", stdin=lines)
+        check(rc == 0 and "dup 1000" in err, "same ids again are dups: %s" % err)
+        rc, out, err = _cli(d, *as_("loader"), "consume", "cli.t", "--group", "g", "--count", "1", "-t", "2000")
+        check(rc == 5, "loader may not subscribe: rc %d %s" % (rc, err))
+        rc, out, err = _cli(d, *as_("ops"), "consume", "cli.t", "--group", "g", "--count", "1000", "-t", "5000")
+        check(rc == 0 and out.count("\n") == 1000 and '{"n": 999}' in out, "consume 1000: rc %d" % rc)
+        rc, out, err = _cli(d, *as_("ops"), "consume", "cli.t", "--group", "g", "--count", "1", "-t", "1000")
+        check(rc == 4, "nothing left: exit 4, got %d" % rc)
+        rc, out, err = _cli(d, *as_("ops"), "topics", "--json")
+        t = [x for x in __import__("json").loads(out) if x["name"] == "cli.t"][0]
+        check(t["count"] == 1000 and t["groups"][0]["lag"] == 0, "topics --json: %r" % t)
+        rc, out, err = _cli(d, *as_("ops"), "status")
+        check(rc == 0 and "0.1" in out, "status: %s" % out)
+        # A poison line: nacked until it is dead-lettered, then replayed.
+        rc, _, _ = _cli(d, *as_("loader"), "publish", "cli.p", "--id-prefix", "p", stdin=b"poison\n")
+        for _ in range(2):
+            _cli(d, *as_("ops"), "consume", "cli.p", "--group", "m", "--count", "1", "-t", "3000",
+                 "--nack-reason", "cannot parse")
+        time.sleep(0.3)
+        rc, out, err = _cli(d, *as_("ops"), "dlq", "list", "cli.p", "--json")
+        dl = __import__("json").loads(out)
+        check(rc == 0 and len(dl) == 1 and dl[0]["reason"] == "cannot parse", "dlq list: %s %s" % (out, err))
+        rc, out, err = _cli(d, *as_("loader"), "dlq", "list", "cli.p")
+        check(rc == 5, "dlq needs an admin: rc %d" % rc)
+        rc, out, err = _cli(d, *as_("ops"), "dlq", "replay", "cli.p", str(dl[0]["offset"]))
+        check(rc == 0, "replay: %s" % err)
+        rc, out, err = _cli(d, *as_("ops"), "consume", "cli.p", "--group", "m", "--count", "1", "-t", "3000")
+        check(rc == 0 and out == "poison\n", "replayed line consumed: %r" % out)
+        rc, out, err = _cli(d, "-t", "1500", "-n", "nobody", "status")
+        check(rc == 1, "a plain client cannot reach a Curve broker: rc %d" % rc)
+        exit_clean(d)
+
+
+def case_retention():
+    rules = [{"pattern": "short.*", "retention": {"max_age": "1s", "protect_unacked": True}},
+             {"pattern": "sized", "retention": {"max_bytes": "64KiB", "protect_unacked": False}}]
+    with harness.Lgspd(harness.workdir("retention"), rules=rules, journal={"retention_interval": "200ms"}) as d:
+        p = Client(d.endpoint, "pub")
+        p.hello()
+        p.publish("short.kept", msgs("k", 100))
+        p.publish("short.gone", msgs("g", 100))
+        c = Client(d.endpoint, "c")
+        c.hello()
+        c.subscribe("short.kept", "slow", 0)      # a group that has read nothing
+        p.publish("sized", msgs("s", 1000, size=1000))
+        time.sleep(2.0)
+        t = {x["name"]: x for x in p.admin("topics")}
+        check(t["short.gone"]["count"] == 0, "aged out: %r" % t["short.gone"])
+        check(t["short.kept"]["count"] == 100, "kept for the group that has not acked: %r" % t["short.kept"])
+        check(t["sized"]["bytes"] <= 64 * 1024 and t["sized"]["count"] > 0 and t["sized"]["first"] > 0,
+              "trimmed to the size limit: %r" % t["sized"])
+        # Ids of aged-out messages are forgotten: publishing them again stores them.
+        ok, _ = p.publish("short.gone", msgs("g", 1))
+        check(list(ok.values())[0][0] == "new", "id free again after retention")
+        exit_clean(d)
+
+
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
 
 if __name__ == "__main__":
