@@ -1369,17 +1369,19 @@ lgsp_client_t *lgsp_client_new(const lgsp_client_options_t *opts, char *err, siz
                    " and is the server key the broker's?)", self->endpoint, self->public_key);
             goto fail;
         }
+        if (self->proto_failed) {
+            /* Definitive: one side speaks Curve and the other does not. */
+            s_fail(self, "the ZMTP handshake with %s failed: %s", self->endpoint,
+                   self->curve ? "does the broker run Curve?" : "the broker requires Curve (--server-key, --key)");
+            goto fail;
+        }
         if (self->hello_error[0]) {
             s_fail(self, "the broker at %s refused HELLO: %s", self->endpoint, self->hello_error);
             goto fail;
         }
         if (now >= deadline) {
-            if (self->proto_failed)
-                s_fail(self, "no answer from %s within %d ms: the ZMTP handshake failed (%s)", self->endpoint,
-                       self->timeout_ms, self->curve ? "does the broker run Curve?" : "does the broker require Curve? use --server-key");
-            else
-                s_fail(self, "no answer from %s within %d ms (%s)", self->endpoint, self->timeout_ms,
-                       self->curve ? "broker down, or Curve key refused" : "broker down?");
+            s_fail(self, "no answer from %s within %d ms (%s)", self->endpoint, self->timeout_ms,
+                   self->curve ? "broker down, or Curve key refused" : "broker down?");
             goto fail;
         }
         if (s_pump(self, (int) (deadline - now)) < 0) {

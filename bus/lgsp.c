@@ -1014,7 +1014,10 @@ static int s_cmd_consume(common_t *c, int argc, char **argv)
         rc = s_refused(e) ? EXIT_REFUSED : EXIT_ERROR;
         goto out;
     }
+    /* Acks go out in batches after a flush of the output; a quarter of the
+     * credit per batch keeps the broker sending while we write. */
     offsets_t pending = { 0 };
+    size_t settle_at = co.credit / 4 ? (co.credit / 4 < 256 ? co.credit / 4 : 256) : 1;
     uint64_t got = 0;
     int idle_ms = c->timeout_set ? c->timeout_ms : -1;
     int64_t last = s_now_ms();
@@ -1063,7 +1066,7 @@ static int s_cmd_consume(common_t *c, int argc, char **argv)
             pending.cap = cap;
         }
         pending.offsets[pending.n++] = d.offset;
-        if (pending.n >= 256 && s_settle(client, out, topic, co.group, &pending, &co) != 0) {
+        if (pending.n >= settle_at && s_settle(client, out, topic, co.group, &pending, &co) != 0) {
             write_failed = true;
             break;
         }
