@@ -86,7 +86,7 @@ def take(c, n, timeout=5.0):
 def main():
     tmp = harness.workdir("pyclient")
     with harness.Lgspd(os.path.join(tmp, "plain"), security="plain", heartbeat_ms=HB_MS,
-                       admins=["ops"])   # with an admins list, others may not use dlq verbs as d:
+                       admins=["ops"]) as d:   # with an admins list, others may not use dlq verbs
         c = pyclient.Client(d.endpoint, "tester", timeout=10.0)
         msgs = [message(i) for i in range(1000)]
         first = {}
