@@ -1503,35 +1503,23 @@ static void s_render_metrics(broker_t *self)
     size_t pos;
     void *v;
 
-    metrics_family(&b, "lgsp_messages_in_total", "counter", "Messages stored by publishes, per topic.");
-    pos = 0;
-    while (strmap_next(self->topics, &pos, NULL, NULL, &v)) {
-        topic_t *t = v;
-        metrics_sample(&b, "lgsp_messages_in_total", (const char *[]) { "topic", t->name, NULL }, (double) t->msgs_in);
-    }
-    metrics_family(&b, "lgsp_bytes_in_total", "counter", "Payload bytes stored by publishes, per topic.");
-    pos = 0;
-    while (strmap_next(self->topics, &pos, NULL, NULL, &v)) {
-        topic_t *t = v;
-        metrics_sample(&b, "lgsp_bytes_in_total", (const char *[]) { "topic", t->name, NULL }, (double) t->bytes_in);
-    }
-    metrics_family(&b, "lgsp_duplicate_publishes_total", "counter", "Publishes whose message id was already stored.");
-    pos = 0;
-    while (strmap_next(self->topics, &pos, NULL, NULL, &v)) {
-        topic_t *t = v;
-        metrics_sample(&b, "lgsp_duplicate_publishes_total", (const char *[]) { "topic", t->name, NULL }, (double) t->dups);
-    }
-    metrics_family(&b, "lgsp_topic_messages", "gauge", "Messages retained in the journal, per topic.");
-    pos = 0;
-    while (strmap_next(self->topics, &pos, NULL, NULL, &v)) {
-        topic_t *t = v;
-        metrics_sample(&b, "lgsp_topic_messages", (const char *[]) { "topic", t->name, NULL }, (double) t->st.count);
-    }
-    metrics_family(&b, "lgsp_topic_bytes", "gauge", "Record bytes retained in the journal, per topic.");
-    pos = 0;
-    while (strmap_next(self->topics, &pos, NULL, NULL, &v)) {
-        topic_t *t = v;
-        metrics_sample(&b, "lgsp_topic_bytes", (const char *[]) { "topic", t->name, NULL }, (double) t->st.bytes);
+    /* Per-topic families: name, type, help, and which figure. */
+    static const struct { const char *name, *type, *help; int what; } tm[] = {
+        { "lgsp_messages_in_total", "counter", "Messages stored by publishes, per topic.", 0 },
+        { "lgsp_bytes_in_total", "counter", "Payload bytes stored by publishes, per topic.", 1 },
+        { "lgsp_duplicate_publishes_total", "counter", "Publishes whose message id was already stored.", 2 },
+        { "lgsp_topic_messages", "gauge", "Messages retained in the journal, per topic.", 3 },
+        { "lgsp_topic_bytes", "gauge", "Record bytes retained in the journal, per topic.", 4 },
+    };
+    for (size_t f = 0; f < sizeof tm / sizeof tm[0]; f++) {
+        metrics_family(&b, tm[f].name, tm[f].type, tm[f].help);
+        pos = 0;
+        while (strmap_next(self->topics, &pos, NULL, NULL, &v)) {
+            topic_t *t = v;
+            uint64_t val = tm[f].what == 0 ? t->msgs_in : tm[f].what == 1 ? t->bytes_in
+                         : tm[f].what == 2 ? t->dups : tm[f].what == 3 ? t->st.count : t->st.bytes;
+            metrics_sample(&b, tm[f].name, (const char *[]) { "topic", t->name, NULL }, (double) val);
+        }
     }
     const char *gm[][3] = {
         { "lgsp_messages_out_total", "counter", "Deliveries to consumers, per topic and group." },

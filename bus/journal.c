@@ -790,27 +790,38 @@ static int s_pending_clear(journal_t *self, uint32_t gid, uint64_t below)
     return (rc == 0 || rc == MDB_NOTFOUND) ? 0 : s_mdb_fail(self, rc, "pending");
 }
 
-int journal_group_commit(journal_t *self, const char *topic, const char *group, uint32_t gid,
-                         uint64_t committed)
+/* Finds the stored record of (topic, group) inside the write txn; fills
+ * key (kb must hold 512 bytes) and g. */
+static int s_group_get(journal_t *self, const char *topic, const char *group,
+                       unsigned char *kb, MDB_val *k, s_group_rec_t *g)
 {
     s_topic_t *t;
     int rc = s_topic_get(self, topic, false, &t);
     if (rc)
         return rc;
-    unsigned char kb[512];
-    MDB_val k = { s_group_key(kb, t->work.id, group), kb }, v;
-    rc = mdb_get(self->txn, self->groups, &k, &v);
+    k->mv_size = s_group_key(kb, t->work.id, group);
+    k->mv_data = kb;
+    MDB_val v;
+    rc = mdb_get(self->txn, self->groups, k, &v);
     if (rc == MDB_NOTFOUND)
         return s_fail(self, LGSP_NOT_FOUND, "unknown group '%s' of '%s'", group, topic);
-    if (rc || v.mv_size != sizeof(s_group_rec_t))
+    if (rc || v.mv_size != sizeof *g)
         return s_mdb_fail(self, rc ? rc : MDB_CORRUPTED, "group");
+    memcpy(g, v.mv_data, sizeof *g);
+    return 0;
+}
+
+int journal_group_commit(journal_t *self, const char *topic, const char *group, uint32_t gid,
+                         uint64_t committed)
+{
+    unsigned char kb[512];
+    MDB_val k;
     s_group_rec_t g;
-    memcpy(&g, v.mv_data, sizeof g);
-    if (committed == g.committed)
-        return 0;
+    int rc = s_group_get(self, topic, group, kb, &k, &g);
+    if (rc || committed == g.committed)
+        return rc;
     g.committed = committed;
-    v.mv_size = sizeof g;
-    v.mv_data = &g;
+    MDB_val v = { sizeof g, &g };
     rc = mdb_put(self->txn, self->groups, &k, &v, 0);
     if (rc)
         return s_mdb_fail(self, rc, "group");
@@ -819,20 +830,12 @@ int journal_group_commit(journal_t *self, const char *topic, const char *group, 
 
 int journal_group_delete(journal_t *self, const char *topic, const char *group)
 {
-    s_topic_t *t;
-    int rc = s_topic_get(self, topic, false, &t);
-    if (rc)
-        return rc;
     unsigned char kb[512];
-    MDB_val k = { s_group_key(kb, t->work.id, group), kb }, v;
-    rc = mdb_get(self->txn, self->groups, &k, &v);
-    if (rc == MDB_NOTFOUND)
-        return s_fail(self, LGSP_NOT_FOUND, "unknown group '%s' of '%s'", group, topic);
-    if (rc || v.mv_size != sizeof(s_group_rec_t))
-        return s_mdb_fail(self, rc ? rc : MDB_CORRUPTED, "group");
+    MDB_val k;
     s_group_rec_t g;
-    memcpy(&g, v.mv_data, sizeof g);
-    rc = s_pending_clear(self, g.gid, UINT64_MAX);
+    int rc = s_group_get(self, topic, group, kb, &k, &g);
+    if (!rc)
+        rc = s_pending_clear(self, g.gid, UINT64_MAX);
     if (!rc && (rc = mdb_del(self->txn, self->groups, &k, NULL)) != 0)
         return s_mdb_fail(self, rc, "group");
     return rc;
