@@ -1700,6 +1700,7 @@ int lgsp_client_receive(lgsp_client_t *self, lgsp_delivery_t *out, int timeout_m
     free(self->borrowed);
     self->borrowed = NULL;
     int64_t deadline = timeout_ms < 0 ? INT64_MAX : s_now_ms() + timeout_ms;
+    bool pumped = false;
     for (;;) {
         while (self->dhead && self->dhead->taken == self->dhead->n) {
             dbatch_t *b = self->dhead;
@@ -1725,14 +1726,17 @@ int lgsp_client_receive(lgsp_client_t *self, lgsp_delivery_t *out, int timeout_m
             }
             continue;
         }
-        /* Nothing in hand: push out what waits, then wait for the broker. */
+        /* Nothing in hand: push out what waits, then wait for the broker
+         * (at least one look, even with timeout 0: that is how a caller
+         * keeps the session alive while it has nothing else to do). */
         s_flush_acks(self, true);
         s_send_pubs(self, true);
         int64_t now = s_now_ms();
-        if (now >= deadline)
+        if (pumped && now >= deadline)
             return 0;
-        if (s_pump(self, deadline == INT64_MAX ? -1 : (int) (deadline - now)) < 0)
+        if (s_pump(self, deadline == INT64_MAX ? -1 : (int) (deadline > now ? deadline - now : 0)) < 0)
             return 0;
+        pumped = true;
     }
 }
 

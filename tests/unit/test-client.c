@@ -38,7 +38,7 @@ typedef struct {
 
     /* observed (under mu) */
     pthread_mutex_t mu;
-    int         hellos, pubs, byes;
+    int         hellos, pubs, byes, heartbeats;
     int         stored, dups;
     int         outstanding, max_outstanding;
     char       *ids[MAX_IDS];
@@ -342,6 +342,10 @@ static void *s_fake_run(void *arg)
             else
                 s_send(f, &fr[0], "ERROR", "403", "this client is not an admin", rq, NULL);
             free(rq);
+        } else if (s_is(cmd, "HEARTBEAT")) {
+            pthread_mutex_lock(&f->mu);
+            f->heartbeats++;
+            pthread_mutex_unlock(&f->mu);
         } else if (s_is(cmd, "BYE")) {
             pthread_mutex_lock(&f->mu);
             f->byes++;
@@ -703,6 +707,28 @@ static void test_consume_ack_credit(void **state)
     fake_destroy(&f);
 }
 
+/* A client with nothing to do keeps its session by calling receive with
+ * timeout 0 now and then (as lgsp publish does while its input is quiet). */
+static void test_idle_receive_heartbeats(void **state)
+{
+    (void) state;
+    fake_t *f = fake_new();
+    f->heartbeat_ms = 50;
+    fake_start(f);
+    lgsp_client_t *c = s_client(f, 5000);
+    lgsp_delivery_t d;
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(lgsp_client_receive(c, &d, 0), 0);
+        usleep(30000);
+    }
+    pthread_mutex_lock(&f->mu);
+    assert_true(f->heartbeats >= 5);
+    assert_int_equal(f->hellos, 1);
+    pthread_mutex_unlock(&f->mu);
+    lgsp_client_destroy(&c);
+    fake_destroy(&f);
+}
+
 static void test_admin(void **state)
 {
     (void) state;
@@ -734,6 +760,7 @@ int main(void)
         cmocka_unit_test(test_silence_reconnects),
         cmocka_unit_test(test_garbage_is_ignored),
         cmocka_unit_test(test_consume_ack_credit),
+        cmocka_unit_test(test_idle_receive_heartbeats),
         cmocka_unit_test(test_admin),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
