@@ -45,6 +45,11 @@ int  sim_write_atomic(const char *dir, const char *name, const char *p, size_t l
 /* mkdir -p that reports errors instead of exiting. 0 or -1 (errno). */
 int  sim_mkdirs(const char *path);
 
+/* Runs argv (argv[0] looked up in PATH), its stdout appended to out (may be
+ * NULL: discarded), stderr inherited. Returns the exit status, 128+signal
+ * when killed, or -1 when it could not be started. */
+int  sim_run(const char *const argv[], sbuf_t *out);
+
 /* A loopback TCP port nobody is listening on now (bind to port 0). 0 on failure. */
 uint16_t sim_free_port(void);
 
