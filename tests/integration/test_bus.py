@@ -32,20 +32,27 @@ def msgs(prefix, n, start=0, size=100, key=None):
             for i in range(start, start + n)]
 
 
-def drain(c, topic, group, expect, timeout=20.0, ack=True):
+def drain(c, topic, group, expect, timeout=20.0, ack=True, credit=None):
     """Receive until `expect` deliveries (acking them); returns them in order.
-    Credit is granted back only up to what is still expected, so a
-    subscription whose credit was `expect` receives exactly that many."""
+    With `credit` (what the subscription was given), credit is granted back
+    only while fewer than `expect` are in hand or promised, so exactly
+    `expect` arrive; without it every delivery's credit is given back."""
     got = []
+    held = credit
     deadline = time.time() + timeout
     while len(got) < expect and time.time() < deadline:
         ds = c.receive(0.5)
         got += ds
         if ack and ds:
             c.ack(topic, group, [d.offset for d in ds])
-            more = min(len(ds), expect - len(got))
-            if more > 0:
-                c.credit(topic, group, more)
+            if held is None:
+                c.credit(topic, group, len(ds))
+            else:
+                held -= len(ds)
+                more = (expect - len(got)) - held
+                if more > 0:
+                    c.credit(topic, group, more)
+                    held += more
     return got
 
 
@@ -211,7 +218,7 @@ def case_restart_offsets():
         c = Client(d.endpoint, "c")
         c.hello()
         c.subscribe("t", "g", 400)
-        first = drain(c, "t", "g", 400)
+        first = drain(c, "t", "g", 400, credit=400)
         check(len(first) == 400, "first 400: got %d" % len(first))
         time.sleep(0.2)
         exit_clean(d)
