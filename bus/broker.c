@@ -245,8 +245,8 @@ static void s_out_num(out_t *o, uint64_t v)
         o->numcap = o->numcap ? o->numcap * 2 : 4096;
         o->nums = realloc(o->nums, o->numcap);
     }
-    int l = snprintf(o->nums + o->numlen, 24, "%" PRIu64, v);
-    s_out_add(o, NULL, (size_t) l);
+    size_t l = util_u64toa(o->nums + o->numlen, v);
+    s_out_add(o, NULL, l);
     o->numat[o->n - 1] = (uint32_t) o->numlen;
     o->numlen += (size_t) l;
 }

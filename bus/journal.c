@@ -70,9 +70,15 @@ struct journal {
 };
 
 struct journal_reader {
-    journal_t *j;
-    MDB_txn   *txn;
-    bool       active;
+    journal_t  *j;
+    MDB_txn    *txn;
+    bool        active;
+    /* Consumers read one topic's offsets in sequence: remember the topic's
+     * database and keep a cursor on it, so the next offset is MDB_NEXT. */
+    char        topic[256];
+    MDB_dbi     dbi;
+    MDB_cursor *cursor;     /* open within the current snapshot, or NULL */
+    uint64_t    last;       /* offset the cursor is on */
 };
 
 /* ---- helpers -------------------------------------------------------- */
@@ -1099,6 +1105,13 @@ void journal_each_topic(journal_t *self,
     free(st);
 }
 
+static void s_reader_drop_cursor(journal_reader_t *self)
+{
+    if (self->cursor)
+        mdb_cursor_close(self->cursor);
+    self->cursor = NULL;
+}
+
 journal_reader_t *journal_reader_new(journal_t *j)
 {
     journal_reader_t *self = calloc(1, sizeof *self);
@@ -1118,6 +1131,7 @@ void journal_reader_destroy(journal_reader_t **self_p)
     if (!self_p || !*self_p)
         return;
     journal_reader_t *self = *self_p;
+    s_reader_drop_cursor(self);
     mdb_txn_abort(self->txn);
     free(self);
     *self_p = NULL;
@@ -1125,6 +1139,7 @@ void journal_reader_destroy(journal_reader_t **self_p)
 
 int journal_reader_begin(journal_reader_t *self)
 {
+    s_reader_drop_cursor(self);
     if (self->active)
         mdb_txn_reset(self->txn);
     int rc = mdb_txn_renew(self->txn);
@@ -1134,6 +1149,7 @@ int journal_reader_begin(journal_reader_t *self)
 
 void journal_reader_end(journal_reader_t *self)
 {
+    s_reader_drop_cursor(self);
     if (self->active)
         mdb_txn_reset(self->txn);
     self->active = false;
@@ -1142,31 +1158,44 @@ void journal_reader_end(journal_reader_t *self)
 int journal_read_from(journal_reader_t *self, const char *topic, uint64_t offset,
                       journal_record_t *out)
 {
-    journal_t *j = self->j;
-    pthread_mutex_lock(&j->lock);
-    s_topic_t *t = strmap_get(j->topic_map, topic, strlen(topic));
-    bool ok = t && t->visible;
-    MDB_dbi dbi = ok ? t->dbi : 0;
-    pthread_mutex_unlock(&j->lock);
-    if (!ok)
-        return LGSP_NOT_FOUND;
-    unsigned char kb[8];
-    s_be64(kb, offset);
-    MDB_val k = { 8, kb }, v;
-    /* Fast path: the offset exists (the usual case when consuming). */
-    int rc = mdb_get(self->txn, dbi, &k, &v);
-    if (rc == MDB_NOTFOUND) {
-        MDB_cursor *c;
-        if (mdb_cursor_open(self->txn, dbi, &c))
-            return LGSP_INTERNAL;
-        rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-        mdb_cursor_close(c);
+    MDB_val k, v;
+    int rc;
+    if (strcmp(self->topic, topic) != 0) {
+        journal_t *j = self->j;
+        pthread_mutex_lock(&j->lock);
+        s_topic_t *t = strmap_get(j->topic_map, topic, strlen(topic));
+        bool ok = t && t->visible;
+        MDB_dbi dbi = ok ? t->dbi : 0;
+        pthread_mutex_unlock(&j->lock);
+        if (!ok)
+            return LGSP_NOT_FOUND;
+        /* A visible topic's database handle never changes: cache it. */
+        s_reader_drop_cursor(self);
+        snprintf(self->topic, sizeof self->topic, "%s", topic);
+        self->dbi = dbi;
     }
-    if (rc == MDB_NOTFOUND)
+    if (!self->cursor) {
+        if (mdb_cursor_open(self->txn, self->dbi, &self->cursor))
+            return LGSP_INTERNAL;
+        self->last = UINT64_MAX;
+    }
+    if (self->last != UINT64_MAX && offset == self->last + 1) {
+        rc = mdb_cursor_get(self->cursor, &k, &v, MDB_NEXT);   /* the usual case */
+    } else {
+        unsigned char kb[8];
+        s_be64(kb, offset);
+        k.mv_size = 8;
+        k.mv_data = kb;
+        rc = mdb_cursor_get(self->cursor, &k, &v, MDB_SET_RANGE);
+    }
+    if (rc == MDB_NOTFOUND) {
+        self->last = UINT64_MAX;   /* the cursor is past the end */
         return LGSP_NOT_FOUND;
-    if (rc)
+    }
+    if (rc || s_decode(&k, &v, out))
         return LGSP_INTERNAL;
-    return s_decode(&k, &v, out) ? LGSP_INTERNAL : 0;
+    self->last = out->offset;
+    return 0;
 }
 
 int journal_each_group(journal_reader_t *self,

@@ -30,6 +30,20 @@ uint64_t util_hash(const void *data, size_t len)
     return h ? h : 1;
 }
 
+size_t util_u64toa(char *out, uint64_t v)
+{
+    char tmp[21];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char) ('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    out[n] = 0;
+    return n;
+}
+
 bool util_valid_name(const char *name, size_t len)
 {
     if (len == 0 || len > 200 || name[0] == '.')

@@ -13,6 +13,9 @@ uint64_t util_now_us(void);
 uint64_t util_mono_ms(void);
 /* 64-bit FNV-1a; never returns 0, so 0 can mean "no key". */
 uint64_t util_hash(const void *data, size_t len);
+/* Writes v in decimal to out (at least 21 bytes, NUL-terminated); returns
+ * the length. For the hot path, where snprintf costs more than the rest. */
+size_t util_u64toa(char *out, uint64_t v);
 /* True if name is a valid topic or group name (docs/protocol.md §1). */
 bool util_valid_name(const char *name, size_t len);
 
