@@ -680,7 +680,10 @@ static int dn_pop_change(void *vself, long n, sbuf_t *json)
     for (long i = 0; i < n; i++) {
         uint32_t d = rng_below(&self->rng, 100);
         int kind = d < 40 ? 0 : d < 75 ? 1 : 2;
-        if (s_change_one(self, kind, json) || (kind != 1 && s_change_one(self, 1, json)))
+        bool ok = false;
+        for (int a = 0; a < 8 && !ok; a++)          /* a move may pick its own commune */
+            ok = s_change_one(self, a ? 1 : kind, json);
+        if (ok)
             done++;
     }
     recstore_commit(self->store);

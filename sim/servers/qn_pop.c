@@ -324,9 +324,9 @@ static int qn_pop_change(void *vself, long n, sbuf_t *json)
     for (long i = 0; i < n; i++) {
         uint32_t d = rng_below(&self->rng, 100);
         int kind = d < 40 ? CH_BIRTH : d < 75 ? CH_MOVE : CH_NEWID;
-        uint32_t k = s_change_one(self, kind, json);
-        if (!k && kind != CH_MOVE)
-            k = s_change_one(self, CH_MOVE, json);
+        uint32_t k = 0;
+        for (int a = 0; a < 8 && !k; a++)           /* a move may pick its own commune */
+            k = s_change_one(self, a ? CH_MOVE : kind, json);
         if (k)
             done++;
     }
