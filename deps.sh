@@ -15,7 +15,7 @@ PACKAGES=(
   # benchmark peer: NATS JetStream
   nats-server libnats-dev
   # tools the tests and demo use
-  curl procps psmisc
+  curl procps psmisc postgresql postgresql-client libxml2-utils
 )
 
 missing=()

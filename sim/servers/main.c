@@ -102,6 +102,7 @@ int main(int argc, char **argv)
     for (int i = 1; i + 1 < argc; i++)
         if (!strcmp(argv[i], "--config") && simconf_load(&conf, argv[i + 1], err, sizeof err)) {
             fprintf(stderr, "lgsp-sim: %s\n", err);
+            simconf_free(&conf);
             return 2;
         }
     int c;
