@@ -129,7 +129,9 @@ static void *s_run(void *arg)
         size_t len = it->len;
         if (it->src && sim_read_file(it->src, &data, &len) != 0) {
             simlog(self->who, "cannot read %s: %s", it->src, strerror(errno));
+            pthread_mutex_lock(&self->mu);
             self->failed++;
+            pthread_mutex_unlock(&self->mu);
             s_free_item(it);
             continue;
         }
@@ -145,25 +147,27 @@ static void *s_run(void *arg)
         if (h.mode == FAULT_ERROR || h.mode == FAULT_CUT) {
             size_t cut = len * 3 / 5;
             rc = sim_write_atomic(self->dir, it->name, data, cut, false);
-            self->truncated++;
             requeue = true;
         } else if (h.mode == FAULT_DROP) {
             rc = sim_write_atomic(self->dir, it->name, data, len, true);
-            self->abandoned++;
             requeue = true;
         } else {
             rc = sim_write_atomic(self->dir, it->name, data, len, false);
-            if (rc == 0) {
-                self->dropped++;
-                pthread_mutex_lock(&self->mu);
-                snprintf(self->last, sizeof self->last, "%s", it->name);
-                pthread_mutex_unlock(&self->mu);
-            }
         }
-        if (rc != 0) {
+        if (rc != 0)
             simlog(self->who, "cannot write %s/%s: %s", self->dir, it->name, strerror(errno));
+        pthread_mutex_lock(&self->mu);
+        if (rc != 0)
             self->failed++;
+        else if (h.mode == FAULT_ERROR || h.mode == FAULT_CUT)
+            self->truncated++;
+        else if (h.mode == FAULT_DROP)
+            self->abandoned++;
+        else {
+            self->dropped++;
+            snprintf(self->last, sizeof self->last, "%s", it->name);
         }
+        pthread_mutex_unlock(&self->mu);
         if (data != it->bytes)
             free(data);
         if (requeue)
