@@ -214,6 +214,16 @@ static bool s_admin(const broker_t *self, const char *client)
     return config_is_admin(self->cfg, client);
 }
 
+/* Access to a topic: dead-letter topics are for admins; others follow the
+ * topic's publish / subscribe lists. */
+static bool s_may(const broker_t *self, const char *client, const char *topic, bool publish)
+{
+    if (s_is_dlq(topic))
+        return s_admin(self, client);
+    return publish ? config_may_publish(self->cfg, client, topic)
+                   : config_may_subscribe(self->cfg, client, topic);
+}
+
 /* ---- sending -------------------------------------------------------- */
 
 static void s_out_reset(out_t *o)
@@ -566,9 +576,7 @@ static void s_on_pub(broker_t *self, session_t *s, zmq_msg_t *f, size_t nf)
                  "invalid topic name (1-200 of A-Z a-z 0-9 . _ -, not starting with .)", ids, n);
         return;
     }
-    bool dlq = s_is_dlq(topic);
-    if ((dlq && !s_admin(self, s->name))
-        || (!dlq && !config_may_publish(self->cfg, s->name, topic))) {
+    if (!s_may(self, s->name, topic, true)) {
         self->denied_publish++;
         log_warn("broker", "denied: client '%s' may not publish to '%s'", s->name, topic);
         s_puberr(self, s->rid, s->rid_len, topic, LGSP_FORBIDDEN,
@@ -685,9 +693,7 @@ static void s_on_sub(broker_t *self, session_t *s, zmq_msg_t *f, size_t nf)
             return;
         }
     }
-    bool dlq = s_is_dlq(topic);
-    if ((dlq && !s_admin(self, s->name))
-        || (!dlq && !config_may_subscribe(self->cfg, s->name, topic))) {
+    if (!s_may(self, s->name, topic, false)) {
         self->denied_subscribe++;
         log_warn("broker", "denied: client '%s' may not subscribe to '%s'", s->name, topic);
         s_error(self, s->rid, s->rid_len, LGSP_FORBIDDEN, "this client may not subscribe to this topic",
