@@ -513,9 +513,11 @@ def case_cli():
         check(rc == 0 and "0.1" in out, "status: %s" % out)
         # A poison line: nacked until it is dead-lettered, then replayed.
         rc, _, _ = _cli(d, *as_("loader"), "publish", "cli.p", "--id-prefix", "p", stdin=b"poison\n")
-        for _ in range(2):
-            _cli(d, *as_("ops"), "consume", "cli.p", "--group", "m", "--count", "1", "-t", "3000",
-                 "--nack-reason", "cannot parse")
+        # One consumer rejects both attempts (a NACKed message comes straight
+        # back to a session that still has credit).
+        rc, out, err = _cli(d, *as_("ops"), "consume", "cli.p", "--group", "m", "--count", "2",
+                            "-t", "3000", "--nack-reason", "cannot parse")
+        check(rc == 0 and out == "poison\npoison\n", "both attempts rejected: rc %d %r %s" % (rc, out, err))
         time.sleep(0.3)
         rc, out, err = _cli(d, *as_("ops"), "dlq", "list", "cli.p", "--json")
         dl = __import__("json").loads(out)
