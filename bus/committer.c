@@ -30,7 +30,6 @@ struct batch {
     size_t     nframes, framecap;
     s_chunk_t *arena;
     uint64_t   bytes;
-    uint64_t   commit_us;
 };
 
 batch_t *batch_new(void)
@@ -50,7 +49,6 @@ void batch_reset(batch_t *self)
     self->arena = NULL;
     self->n = 0;
     self->bytes = 0;
-    self->commit_us = 0;
 }
 
 void batch_destroy(batch_t **self_p)
@@ -84,7 +82,6 @@ op_t *batch_add(batch_t *self, op_kind_t kind)
 size_t batch_count(const batch_t *self) { return self->n; }
 op_t *batch_op(batch_t *self, size_t i) { return &self->ops[i]; }
 uint64_t batch_bytes(const batch_t *self) { return self->bytes; }
-uint64_t batch_commit_us(const batch_t *self) { return self->commit_us; }
 
 static void *s_alloc(batch_t *self, size_t len)
 {
@@ -237,7 +234,6 @@ static int s_run(committer_t *self, batch_t *b, bool publishes)
     rc = journal_commit(j);
     uint64_t dt = util_now_us() - t0;
     metrics_hist_observe(&self->stats.commit_latency, dt);
-    b->commit_us = dt;
     if (rc == 0) {
         atomic_fetch_add_explicit(&self->stats.commits, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&self->stats.ops, b->n, memory_order_relaxed);

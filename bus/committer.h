@@ -76,8 +76,6 @@ void *batch_alloc(batch_t *self, size_t len);
 const char *batch_strdup(batch_t *self, const char *s, size_t len);
 /* Keeps a ZeroMQ frame alive until reset (moved in, zero-copy). */
 int batch_keep(batch_t *self, zmq_msg_t *frame);
-/* When the batch was handed to the committer and how long its commit took. */
-uint64_t batch_commit_us(const batch_t *self);
 
 typedef struct committer committer_t;
 

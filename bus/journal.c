@@ -866,33 +866,6 @@ int journal_pending_put(journal_t *self, uint32_t gid, uint64_t offset, uint32_t
     return rc ? s_mdb_fail(self, rc, "pending") : 0;
 }
 
-uint64_t journal_groups_low_water(journal_t *self, const char *topic)
-{
-    s_topic_t *t = s_topic_lookup(self, topic);
-    uint64_t low = UINT64_MAX;
-    if (!t)
-        return low;
-    MDB_cursor *c;
-    if (mdb_cursor_open(self->txn, self->groups, &c))
-        return 0;   /* when in doubt keep everything */
-    unsigned char kb[4];
-    s_be32(kb, t->work.id);
-    MDB_val k = { 4, kb }, v;
-    for (int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
-         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        if (k.mv_size < 4 || memcmp(k.mv_data, kb, 4) != 0)
-            break;
-        if (v.mv_size == sizeof(s_group_rec_t)) {
-            s_group_rec_t g;
-            memcpy(&g, v.mv_data, sizeof g);
-            if (g.committed < low)
-                low = g.committed;
-        }
-    }
-    mdb_cursor_close(c);
-    return low;
-}
-
 /* ---- dead letters --------------------------------------------------- */
 
 static json_t *s_headers_object(const journal_record_t *r)

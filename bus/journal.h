@@ -106,9 +106,6 @@ int journal_dlq_purge(journal_t *self, const char *topic, bool all, uint64_t dlq
  * (0 = no limit), never at or above `keep_from`, at most max_deletes. */
 int journal_trim(journal_t *self, const char *topic, uint64_t max_age_us, uint64_t max_bytes,
                  uint64_t keep_from, uint64_t now_us, uint32_t max_deletes, uint64_t *deleted);
-/* Lowest committed offset among the topic's groups, inside the open
- * transaction; UINT64_MAX if it has none. */
-uint64_t journal_groups_low_water(journal_t *self, const char *topic);
 
 /* ---- any thread ------------------------------------------------------ */
 
