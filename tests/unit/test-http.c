@@ -98,6 +98,11 @@ static size_t s_on_read(char *buf, size_t size, size_t n, void *arg)
     return take;
 }
 
+/* A server may answer 413 and close before reading an oversized body; curl
+ * then sometimes fails while sending instead of reading the answer. Set
+ * while a test expects such a refusal. */
+static bool s_refusal_may_close;
+
 /* One request to 127.0.0.1:port. body NULL: no body. chunked: send the
  * body without a Content-Length. expect: keep curl's "Expect:
  * 100-continue" (otherwise switched off to save the round trip). */
@@ -138,9 +143,11 @@ static void s_fetch_ex(int port, const char *method, const char *path, const cha
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     CURLcode rc = curl_easy_perform(c);
-    if (rc != CURLE_OK)
-        fail_msg("%s %s: %s", method, path, curl_easy_strerror(rc));
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    if (rc == CURLE_SEND_ERROR && s_refusal_may_close && r->status == 0)
+        r->status = -1;   /* the server refused and closed while curl was still sending */
+    else if (rc != CURLE_OK)
+        fail_msg("%s %s: %s", method, path, curl_easy_strerror(rc));
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
     if (!r->body)
@@ -448,10 +455,14 @@ static void test_body_limit(void **state)
     assert_int_equal(e.calls, 2);
 
     /* One byte more, announced: refused before the upload, with or
-     * without "Expect: 100-continue". */
+     * without "Expect: 100-continue". Without it curl is already sending
+     * when the 413 comes, and may see the connection closed instead. */
+    s_refusal_may_close = true;
     s_fetch_ex(port, "POST", "/in", big, LIMIT + 1, false, false, &r);
-    assert_int_equal(r.status, 413);
-    assert_string_equal(r.body, "{\"error\":\"request body too large\"}");
+    s_refusal_may_close = false;
+    assert_true(r.status == 413 || r.status == -1);
+    if (r.status == 413)
+        assert_string_equal(r.body, "{\"error\":\"request body too large\"}");
     s_resp_free(&r);
     s_fetch_ex(port, "POST", "/in", big, LIMIT + 1, false, true, &r);
     assert_int_equal(r.status, 413);
