@@ -1018,6 +1018,38 @@ static void s_on_hello(broker_t *self, const void *rid, size_t rid_len, zmq_msg_
     s_out_send(self, rid, rid_len);
 }
 
+static void s_on_ack_cmd(broker_t *self, session_t *s, zmq_msg_t *f, size_t nf)
+{
+    s_on_ack(self, s, f, nf, false);
+}
+
+static void s_on_nack_cmd(broker_t *self, session_t *s, zmq_msg_t *f, size_t nf)
+{
+    s_on_ack(self, s, f, nf, true);
+}
+
+static void s_on_bye(broker_t *self, session_t *s, zmq_msg_t *f, size_t nf)
+{
+    s_session_end(self, s, "BYE");
+}
+
+/* The commands of a session, most frequent first (HELLO is handled before a
+ * session exists). A NULL handler: accepted, nothing to do. */
+static const struct {
+    const char *name;
+    void (*fn)(broker_t *self, session_t *s, zmq_msg_t *f, size_t nf);
+} s_commands[] = {
+    { LGSP_CMD_PUB, s_on_pub },
+    { LGSP_CMD_ACK, s_on_ack_cmd },
+    { LGSP_CMD_CREDIT, s_on_credit },
+    { LGSP_CMD_HEARTBEAT, NULL },
+    { LGSP_CMD_SUB, s_on_sub },
+    { LGSP_CMD_NACK, s_on_nack_cmd },
+    { LGSP_CMD_UNSUB, s_on_unsub },
+    { LGSP_CMD_ADMIN, s_on_admin },
+    { LGSP_CMD_BYE, s_on_bye },
+};
+
 static void s_on_message(broker_t *self, zmq_msg_t *f, size_t nf)
 {
     const void *rid = zmq_msg_data(&f[0]);
@@ -1038,26 +1070,13 @@ static void s_on_message(broker_t *self, zmq_msg_t *f, size_t nf)
         return;
     }
     s->last_recv = util_mono_ms();
-    if (s_frame_is(cmd, LGSP_CMD_PUB))
-        s_on_pub(self, s, f, nf);
-    else if (s_frame_is(cmd, LGSP_CMD_ACK))
-        s_on_ack(self, s, f, nf, false);
-    else if (s_frame_is(cmd, LGSP_CMD_CREDIT))
-        s_on_credit(self, s, f, nf);
-    else if (s_frame_is(cmd, LGSP_CMD_HEARTBEAT))
-        ;
-    else if (s_frame_is(cmd, LGSP_CMD_SUB))
-        s_on_sub(self, s, f, nf);
-    else if (s_frame_is(cmd, LGSP_CMD_NACK))
-        s_on_ack(self, s, f, nf, true);
-    else if (s_frame_is(cmd, LGSP_CMD_UNSUB))
-        s_on_unsub(self, s, f, nf);
-    else if (s_frame_is(cmd, LGSP_CMD_ADMIN))
-        s_on_admin(self, s, f, nf);
-    else if (s_frame_is(cmd, LGSP_CMD_BYE))
-        s_session_end(self, s, "BYE");
-    else
-        s_error(self, rid, rid_len, LGSP_BAD_REQUEST, "unknown command", NULL);
+    for (size_t i = 0; i < sizeof s_commands / sizeof s_commands[0]; i++)
+        if (s_frame_is(cmd, s_commands[i].name)) {
+            if (s_commands[i].fn)
+                s_commands[i].fn(self, s, f, nf);
+            return;
+        }
+    s_error(self, rid, rid_len, LGSP_BAD_REQUEST, "unknown command", NULL);
 }
 
 /* Reads up to RECV_BURST messages without blocking. */
