@@ -10,6 +10,8 @@ PACKAGES=(
   # libraries of the product
   libzmq3-dev libsodium-dev liblmdb-dev lmdb-utils libjansson-dev libyaml-dev
   libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libxml2-dev libutf8proc-dev
+  # adapters: SQL sources through unixODBC, PostgreSQL's ODBC driver; TLS client certificates
+  unixodbc-dev unixodbc odbc-postgresql libgnutls28-dev
   # tests: unit tests, the Python protocol client, sanitizer runtimes
   libcmocka-dev python3 python3-zmq
   # benchmark peer: NATS JetStream

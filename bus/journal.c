@@ -54,7 +54,7 @@ typedef struct {
 
 struct journal {
     MDB_env        *env;
-    MDB_dbi         meta, topics, ids, groups, pending;
+    MDB_dbi         meta, topics, ids, groups, pending, state;
     char           *path;
     uint64_t        map_size;
     unsigned        psize;
@@ -353,6 +353,7 @@ journal_t *journal_open(const journal_options_t *opts, char **err)
     if (!rc) rc = mdb_dbi_open(txn, "ids", MDB_CREATE, &self->ids);
     if (!rc) rc = mdb_dbi_open(txn, "groups", MDB_CREATE, &self->groups);
     if (!rc) rc = mdb_dbi_open(txn, "pending", MDB_CREATE, &self->pending);
+    if (!rc) rc = mdb_dbi_open(txn, "state", MDB_CREATE, &self->state);
     if (rc) {
         if (txn) mdb_txn_abort(txn);
         snprintf(buf, sizeof buf, "journal: %s: %s", opts->path, mdb_strerror(rc));
@@ -1242,4 +1243,45 @@ int journal_each_pending(journal_reader_t *self, uint32_t gid,
     }
     mdb_cursor_close(c);
     return 0;
+}
+
+/* ---- adapter state ---------------------------------------------------- */
+
+int journal_state_put(journal_t *self, const char *name, const void *state, size_t len)
+{
+    if (!self->txn)
+        return s_fail(self, LGSP_INTERNAL, "journal: no transaction");
+    size_t n = strlen(name);
+    if (n == 0 || n > 400)
+        return s_fail(self, LGSP_BAD_REQUEST, "journal: invalid state name");
+    MDB_val k = { n, (void *) name }, v = { len, (void *) state };
+    int rc = mdb_put(self->txn, self->state, &k, &v, 0);
+    if (rc)
+        return s_mdb_fail(self, rc, "adapter state");
+    self->txn_bytes += len + n + PER_MSG_OVERHEAD;
+    return 0;
+}
+
+int journal_state_get(journal_t *self, const char *name, void **state, size_t *len)
+{
+    *state = NULL;
+    *len = 0;
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(self->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return LGSP_INTERNAL;
+    MDB_val k = { strlen(name), (void *) name }, v;
+    rc = mdb_get(txn, self->state, &k, &v);
+    if (rc == 0) {
+        *state = malloc(v.mv_size ? v.mv_size : 1);
+        if (*state) {
+            memcpy(*state, v.mv_data, v.mv_size);
+            *len = v.mv_size;
+        } else
+            rc = ENOMEM;
+    }
+    mdb_txn_abort(txn);
+    if (rc == MDB_NOTFOUND)
+        return LGSP_NOT_FOUND;
+    return rc ? LGSP_INTERNAL : 0;
 }

@@ -11,6 +11,9 @@
  *   "pending"   gid + offset -> {attempts, acked, reason} for messages above
  *               a group's committed offset that were acked out of order or
  *               delivered more than once
+ *   "state"     adapter name -> the adapter's opaque state (offset,
+ *               watermark), written in the same transaction as the records
+ *               it covers
  *
  * Threads: exactly one thread (the committer) calls the write functions,
  * between journal_begin() and journal_commit()/journal_abort(). Any thread
@@ -101,6 +104,9 @@ int journal_dlq_replay(journal_t *self, const char *topic, bool all, uint64_t dl
                        uint64_t *count);
 int journal_dlq_purge(journal_t *self, const char *topic, bool all, uint64_t dlq_offset,
                       uint64_t *count);
+/* Sets an adapter's state (bytes the adapter alone reads). */
+int journal_state_put(journal_t *self, const char *name, const void *state, size_t len);
+
 /* Retention: deletes the oldest messages of topic while they are older
  * than max_age_us (0 = no limit) or the topic holds more than max_bytes
  * (0 = no limit), never at or above `keep_from`, at most max_deletes. */
@@ -117,6 +123,10 @@ void journal_each_topic(journal_t *self,
                         void *arg);
 /* Data file size and the bytes in use, map size. */
 void journal_usage(journal_t *self, uint64_t *file_bytes, uint64_t *used_bytes, uint64_t *map_bytes);
+
+/* An adapter's last committed state, in a malloc'ed copy (caller frees):
+ * 0, 404 if none was ever stored, 500. Thread-safe. */
+int journal_state_get(journal_t *self, const char *name, void **state, size_t *len);
 
 journal_reader_t *journal_reader_new(journal_t *j);
 void journal_reader_destroy(journal_reader_t **self_p);
