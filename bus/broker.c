@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -154,6 +155,15 @@ struct broker {
     char           last_commit_error[300];
     uint64_t       last_commit_error_ms;
     uint64_t       sessions_ended_by_silence;
+    /* adapters' units (ingest.h): any thread pushes under ingest_mu, the
+     * broker pulls; units held by backpressure wait in a FIFO */
+    void          *ingest_pull, *ingest_push;
+    pthread_mutex_t ingest_mu;
+    bool           ingest_closed;
+    ingest_unit_t **held_units;
+    size_t         n_held_units, cap_held_units;
+    size_t         unit_at;      /* s_on_committed: index of the current OP_UNIT */
+    broker_hooks_t hooks;
 };
 
 /* ---- small helpers -------------------------------------------------- */
@@ -1186,6 +1196,201 @@ static void s_answer_pub(broker_t *self, batch_t *b, size_t first, pubreq_t *req
         s->unanswered = s->unanswered >= req->count ? s->unanswered - req->count : 0;
 }
 
+/* ---- adapters' units ------------------------------------------------ */
+
+static void s_unit_enqueue(broker_t *self, ingest_unit_t *u)
+{
+    batch_t *b = self->open;
+    const char *tname = batch_strdup(b, u->topic, strlen(u->topic));
+    const char *qname = batch_strdup(b, u->qtopic, strlen(u->qtopic));
+    op_t *head = batch_add(b, OP_UNIT);
+    head->ctx = u;
+    head->count = (uint32_t) u->n + 1;
+    head->unit_bytes = u->bytes;
+    uint64_t now = util_now_us();
+    for (size_t i = 0; i < u->n; i++) {
+        ingest_msg_t *m = &u->msgs[i];
+        op_t *op = batch_add(b, OP_PUBLISH);   /* ctx NULL: answered through the unit */
+        op->topic = m->quarantine ? qname : tname;
+        op->rec.time_us = now;
+        /* The unit outlives the batch (its owner waits for the result), so
+         * its bytes are referenced, not copied. */
+        op->rec.id = m->id;             op->rec.id_len = m->id_len;
+        op->rec.key = m->key;           op->rec.key_len = m->key_len;
+        op->rec.headers = m->headers;   op->rec.headers_len = m->headers_len;
+        op->rec.payload = m->payload;   op->rec.payload_len = m->payload_len;
+    }
+    op_t *st = batch_add(b, OP_STATE);
+    st->ctx = u;
+    st->topic = batch_strdup(b, u->adapter, strlen(u->adapter));
+    st->has_state = u->has_state;
+    st->blob = u->state;
+    st->blob_len = u->state_len;
+}
+
+static bool s_unit_must_wait(broker_t *self, ingest_unit_t *u)
+{
+    topic_t *t = s_topic(self, u->topic, true);
+    return t && t->policy->max_lag && s_lag(t) > t->policy->max_lag;
+}
+
+static void s_on_unit(broker_t *self, ingest_unit_t *u)
+{
+    char why[200] = "";
+    if (!util_valid_name(u->topic, strlen(u->topic)) || s_is_dlq(u->topic))
+        snprintf(why, sizeof why, "invalid topic name '%s'", u->topic);
+    else if (!util_valid_name(u->qtopic, strlen(u->qtopic)) || s_is_dlq(u->qtopic))
+        snprintf(why, sizeof why, "invalid quarantine topic name '%s'", u->qtopic);
+    else if (!util_valid_name(u->adapter, strlen(u->adapter)))
+        snprintf(why, sizeof why, "invalid adapter name '%s'", u->adapter);
+    if (why[0]) {
+        ingest_unit_finish(u, LGSP_BAD_REQUEST, why, 0, 0, 0);
+        return;
+    }
+    if (self->stopping) {
+        ingest_unit_finish(u, LGSP_UNAVAILABLE, "lgspd is stopping", 0, 0, 0);
+        return;
+    }
+    if (self->n_held_units || s_unit_must_wait(self, u)) {
+        if (self->n_held_units == self->cap_held_units) {
+            size_t ncap = self->cap_held_units ? self->cap_held_units * 2 : 16;
+            ingest_unit_t **n = realloc(self->held_units, ncap * sizeof *n);
+            if (!n) {
+                ingest_unit_finish(u, LGSP_INTERNAL, "out of memory", 0, 0, 0);
+                return;
+            }
+            self->held_units = n;
+            self->cap_held_units = ncap;
+        }
+        self->held_units[self->n_held_units++] = u;
+        return;
+    }
+    s_unit_enqueue(self, u);
+}
+
+/* Units wait in arrival order while their topic's consumers lag. */
+static void s_release_units(broker_t *self)
+{
+    size_t k = 0;
+    while (k < self->n_held_units) {
+        ingest_unit_t *u = self->held_units[k];
+        if (self->stopping)
+            ingest_unit_finish(u, LGSP_UNAVAILABLE, "lgspd is stopping", 0, 0, 0);
+        else if (s_unit_must_wait(self, u))
+            break;
+        else
+            s_unit_enqueue(self, u);
+        k++;
+    }
+    memmove(self->held_units, self->held_units + k, (self->n_held_units - k) * sizeof *self->held_units);
+    self->n_held_units -= k;
+}
+
+static void s_read_units(broker_t *self)
+{
+    for (int i = 0; i < 256; i++) {
+        ingest_unit_t *u = NULL;
+        if (zmq_recv(self->ingest_pull, &u, sizeof u, ZMQ_DONTWAIT) != sizeof u || !u)
+            return;
+        s_on_unit(self, u);
+    }
+}
+
+/* ops (at, end) of a committed unit: the result for its adapter. */
+static void s_unit_committed(broker_t *self, batch_t *b, size_t at, size_t end)
+{
+    op_t *head = batch_op(b, at), *st = batch_op(b, end);
+    ingest_unit_t *u = st->ctx;
+    if (head->kind != OP_UNIT || head->ctx != u) {   /* cannot happen: ops stay in order */
+        log_error("broker", "adapter unit of %s out of order in its batch", u->adapter);
+        ingest_unit_finish(u, LGSP_INTERNAL, "internal error: unit out of order", 0, 0, 0);
+        return;
+    }
+    int status = st->status > 0 ? st->status : 0;
+    const char *error = st->error;
+    uint64_t stored = 0, dups = 0, quarantined = 0, bytes = 0;
+    bool q = false;
+    for (size_t i = at + 1; i < end; i++) {
+        op_t *op = batch_op(b, i);
+        if (op->status > 0 && !status) {
+            status = op->status;
+            error = op->error;
+        }
+        if (op->status)
+            continue;
+        if (op->topic[0] && strcmp(op->topic, u->topic) != 0) {
+            q = true;
+            quarantined += !op->out_dup;
+        } else if (op->out_dup)
+            dups++;
+        else {
+            stored++;
+            bytes += op->rec.payload_len;
+        }
+    }
+    if (status) {
+        self->rejected[status < 600 ? status : 500] += end - at - 1;
+        ingest_unit_finish(u, status, error ? error : "journal error", 0, 0, 0);
+        return;
+    }
+    topic_t *t = s_topic(self, u->topic, true);
+    t->msgs_in += stored;
+    t->bytes_in += bytes;
+    t->dups += dups;
+    if (u->n)
+        s_refresh_topic(self, u->topic);
+    if (q) {
+        topic_t *qt = s_topic(self, u->qtopic, true);
+        qt->msgs_in += quarantined;
+        s_refresh_topic(self, u->qtopic);
+    }
+    ingest_unit_finish(u, 0, NULL, stored, dups, quarantined);
+}
+
+int broker_submit(broker_t *self, ingest_unit_t *unit)
+{
+    pthread_mutex_lock(&self->ingest_mu);
+    int rc = -1;
+    if (!self->ingest_closed)
+        rc = zmq_send(self->ingest_push, &unit, sizeof unit, 0) == sizeof unit ? 0 : -1;
+    pthread_mutex_unlock(&self->ingest_mu);
+    if (rc < 0) {
+        unit->status = LGSP_UNAVAILABLE;
+        snprintf(unit->error, sizeof unit->error, "lgspd is stopping");
+    }
+    return rc;
+}
+
+static int s_sink_submit(void *arg, ingest_unit_t *u) { return broker_submit(arg, u); }
+
+static int s_sink_state(void *arg, const char *adapter, void **state, size_t *len)
+{
+    broker_t *self = arg;
+    return journal_state_get(self->journal, adapter, state, len);
+}
+
+ingest_sink_t broker_ingest_sink(broker_t *self)
+{
+    return (ingest_sink_t) { .submit = s_sink_submit, .state_get = s_sink_state, .arg = self };
+}
+
+void broker_set_hooks(broker_t *self, const broker_hooks_t *hooks) { self->hooks = *hooks; }
+
+/* Finishes every unit still on its way: after this nothing is pending. */
+static void s_close_ingest(broker_t *self)
+{
+    pthread_mutex_lock(&self->ingest_mu);
+    self->ingest_closed = true;
+    pthread_mutex_unlock(&self->ingest_mu);
+    ingest_unit_t *u = NULL;
+    while (zmq_recv(self->ingest_pull, &u, sizeof u, ZMQ_DONTWAIT) == sizeof u)
+        if (u)
+            ingest_unit_finish(u, LGSP_UNAVAILABLE, "lgspd is stopping", 0, 0, 0);
+    for (size_t i = 0; i < self->n_held_units; i++)
+        ingest_unit_finish(self->held_units[i], LGSP_UNAVAILABLE, "lgspd is stopping", 0, 0, 0);
+    self->n_held_units = 0;
+}
+
 static void s_group_opened(broker_t *self, op_t *op)
 {
     cgroup_t *g = op->ctx;
@@ -1249,6 +1454,12 @@ static void s_on_committed(broker_t *self, batch_t *b)
             }
             break;
         }
+        case OP_UNIT:
+            self->unit_at = i;
+            break;
+        case OP_STATE:
+            s_unit_committed(self, b, self->unit_at, i);
+            break;
         case OP_GROUP_OPEN:
             s_group_opened(self, op);
             break;
@@ -1483,6 +1694,8 @@ static void s_tick(broker_t *self, uint64_t now)
 {
     size_t pos = 0;
     void *v;
+    if (self->n_held_units)
+        s_release_units(self);
     while (strmap_next(self->topics, &pos, NULL, NULL, &v)) {
         topic_t *t = v;
         for (size_t i = 0; i < t->ngroups; i++) {
@@ -1601,6 +1814,8 @@ static void s_render_metrics(broker_t *self)
     metrics_sample(&b, "lgsp_sessions", NULL, (double) strmap_size(self->sessions));
     metrics_family(&b, "lgsp_held_publish_bytes", "gauge", "Bytes of publishes held back by backpressure.");
     metrics_sample(&b, "lgsp_held_publish_bytes", NULL, (double) self->held_bytes);
+    if (self->hooks.metrics)
+        self->hooks.metrics(self->hooks.arg, &b);
     http_server_set_metrics(self->http, b.data, b.len);
     metrics_buf_free(&b);
 
@@ -1612,6 +1827,8 @@ static void s_render_metrics(broker_t *self)
         "uptime_s", (json_int_t) ((util_mono_ms() - self->started_ms) / 1000),
         "sessions", (json_int_t) strmap_size(self->sessions),
         "last_commit_error", failing ? self->last_commit_error : "");
+    if (self->hooks.health && !self->hooks.health(self->hooks.arg, h) && !self->stopping && !failing)
+        json_object_set_new(h, "status", json_string("degraded"));
     char *hs = json_dumps(h, JSON_COMPACT);
     http_server_set_health(self->http, self->stopping ? 503 : 200, hs);
     free(hs);
@@ -1707,6 +1924,23 @@ broker_t *broker_new(config_t *cfg, journal_t *journal, char **err)
     self->reader = journal_reader_new(journal);
     self->started_ms = util_mono_ms();
     self->started_us = util_now_us();
+    pthread_mutex_init(&self->ingest_mu, NULL);
+    {
+        char ep[64];
+        int zero = 0;
+        snprintf(ep, sizeof ep, "inproc://lgsp-ingest-%p", (void *) self);
+        self->ingest_pull = zmq_socket(self->ctx, ZMQ_PULL);
+        self->ingest_push = zmq_socket(self->ctx, ZMQ_PUSH);
+        /* No high-water mark: a unit's owner waits for it, so at most one
+         * unit per adapter thread (or webhook request) is ever queued. */
+        zmq_setsockopt(self->ingest_pull, ZMQ_RCVHWM, &zero, sizeof zero);
+        zmq_setsockopt(self->ingest_push, ZMQ_SNDHWM, &zero, sizeof zero);
+        zmq_setsockopt(self->ingest_push, ZMQ_LINGER, &zero, sizeof zero);
+        if (zmq_bind(self->ingest_pull, ep) < 0 || zmq_connect(self->ingest_push, ep) < 0) {
+            snprintf(buf, sizeof buf, "cannot set up the adapters' ingest socket: %s", zmq_strerror(errno));
+            goto fail;
+        }
+    }
     if (!self->reader) {
         snprintf(buf, sizeof buf, "journal: cannot start a reader");
         goto fail;
@@ -1799,6 +2033,7 @@ static void s_drain(broker_t *self)
     void *v;
     while (strmap_next(self->topics, &pos, NULL, NULL, &v))
         s_release_held(self, v);
+    s_release_units(self);
     /* Wait for the batch in the committer, then commit the open one with
      * the groups' exact state so a restart resumes precisely. */
     for (int round = 0; round < 2; round++) {
@@ -1835,16 +2070,17 @@ int broker_run(broker_t *self, int signal_fd)
     for (;;) {
         bool full = batch_count(self->open) >= self->cfg->commit_max_messages
                  || batch_bytes(self->open) >= self->cfg->commit_max_bytes;
-        zmq_pollitem_t items[3] = {
+        zmq_pollitem_t items[4] = {
             { committer_socket(self->committer), 0, ZMQ_POLLIN, 0 },
             { NULL, signal_fd, ZMQ_POLLIN, 0 },
             { self->router, 0, ZMQ_POLLIN, 0 },
+            { self->ingest_pull, 0, ZMQ_POLLIN, 0 },
         };
         now = util_mono_ms();
         long timeout = self->next_tick > now ? (long) (self->next_tick - now) : 0;
         /* With a full batch, leave the socket alone: ZeroMQ's queue and the
          * publishers' windows hold the rest (backpressure). */
-        if (zmq_poll(items, full ? 2 : 3, timeout) < 0 && errno != EINTR)
+        if (zmq_poll(items, full ? 2 : 4, timeout) < 0 && errno != EINTR)
             break;
         if (items[1].revents & ZMQ_POLLIN) {
             struct signalfd_siginfo si;
@@ -1861,6 +2097,8 @@ int broker_run(broker_t *self, int signal_fd)
             s_collect(self);
         if (!full && (items[2].revents & ZMQ_POLLIN))
             s_read(self);
+        if (!full && (items[3].revents & ZMQ_POLLIN))
+            s_read_units(self);
         now = util_mono_ms();
         if (now >= self->next_tick) {
             s_tick(self, now);
@@ -1878,6 +2116,7 @@ int broker_run(broker_t *self, int signal_fd)
         }
     }
     s_drain(self);
+    s_close_ingest(self);
     s_render_metrics(self);
     log_info("broker", "stopped");
     return 0;
@@ -1933,6 +2172,13 @@ void broker_destroy(broker_t **self_p)
     http_server_destroy(&self->http);
     if (self->router)
         zmq_close(self->router);
+    if (self->ingest_pull) {
+        s_close_ingest(self);
+        zmq_close(self->ingest_pull);
+        zmq_close(self->ingest_push);
+    }
+    free(self->held_units);
+    pthread_mutex_destroy(&self->ingest_mu);
     auth_destroy(&self->auth);
     journal_reader_destroy(&self->reader);
     batch_destroy(&self->open);

@@ -8,10 +8,24 @@
 #ifndef LGSP_BROKER_H
 #define LGSP_BROKER_H
 
+#include <jansson.h>
+
 #include "config.h"
+#include "ingest.h"
 #include "journal.h"
+#include "metrics.h"
 
 typedef struct broker broker_t;
+
+/* What other parts of lgspd (the adapter host) add to /metrics and /health.
+ * Called on the broker thread once a second; must not block. */
+typedef struct {
+    void (*metrics)(void *arg, metrics_buf_t *b);
+    /* Adds members to the /health object; returns false if the part is
+     * unhealthy (health then says "degraded"). */
+    bool (*health)(void *arg, json_t *health);
+    void *arg;
+} broker_hooks_t;
 
 /* Takes ownership of cfg. Binds the bus and HTTP endpoints. */
 broker_t *broker_new(config_t *cfg, journal_t *journal, char **err);
@@ -20,6 +34,15 @@ void broker_destroy(broker_t **self_p);
  * answers what is in progress, commits, and returns 0. SIGHUP reloads the
  * configuration file. */
 int broker_run(broker_t *self, int signal_fd);
+/* Hands an adapter's unit to the broker (any thread; see ingest.h for the
+ * contract). The unit is stored whole in one journal commit, then
+ * finished. Publishes to a topic whose consumers lag more than max_lag wait
+ * (backpressure). Returns -1 once the broker has stopped. */
+int broker_submit(broker_t *self, ingest_unit_t *unit);
+/* The ingest_sink_t of this broker (state read from its journal). */
+ingest_sink_t broker_ingest_sink(broker_t *self);
+void broker_set_hooks(broker_t *self, const broker_hooks_t *hooks);
+
 /* Ports actually bound (useful when the config asked for port 0). */
 int broker_http_port(const broker_t *self);
 const char *broker_endpoint(const broker_t *self);

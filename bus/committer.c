@@ -14,6 +14,7 @@
 
 #define ENDPOINT_FMT "inproc://lgsp-committer-%p"
 #define ARENA_CHUNK  (64u * 1024u)
+#define UNIT_RETRY   (-1000)   /* s_run: a unit failed in part; run again without it */
 
 /* ---- batch ---------------------------------------------------------- */
 
@@ -167,6 +168,12 @@ static int s_apply(journal_t *j, batch_t *b, op_t *op, bool publishes)
 {
     int rc = 0;
     switch (op->kind) {
+    case OP_UNIT:
+        return 0;
+    case OP_STATE:
+        if (publishes && op->has_state)
+            rc = journal_state_put(j, op->topic, op->blob, op->blob_len);
+        break;
     case OP_PUBLISH:
         if (!publishes) {
             return 0;
@@ -220,14 +227,49 @@ static int s_run(committer_t *self, batch_t *b, bool publishes)
     int rc = journal_begin(j);
     if (rc)
         goto failed;
+    size_t unit_start = 0, unit_end = 0;   /* ops [start, end) of the unit being applied */
     for (size_t i = 0; i < b->n; i++) {
         op_t *op = &b->ops[i];
+        if (op->kind == OP_UNIT) {
+            unit_start = i;
+            unit_end = i + 1 + op->count;
+            if (unit_end > b->n)
+                unit_end = b->n;
+            if (!publishes || op->skip) {   /* statuses already set, or left for a retry */
+                i = unit_end - 1;
+                continue;
+            }
+            if (journal_room(j) < op->unit_bytes + (uint64_t) op->count * 512) {
+                char text[300];
+                snprintf(text, sizeof text, "journal full: no room for an adapter batch of %" PRIu64
+                         " bytes in %s (raise journal.map_size, free disk, or shorten retention)",
+                         op->unit_bytes, journal_path(j));
+                for (size_t k = i; k < unit_end; k++)
+                    s_set_error(b, &b->ops[k], LGSP_JOURNAL_FULL, text);
+                i = unit_end - 1;
+                continue;
+            }
+        }
         op->status = 0;
         int r = s_apply(j, b, op, publishes);
         if (r && s_breaks_txn(r)) {
             rc = r;
             journal_abort(j);
             goto failed;
+        }
+        if (!r)
+            r = op->status;   /* refused without breaking the txn (a room check) */
+        if (r && i < unit_end && i > unit_start) {
+            /* Part of a unit failed: it must not be stored in part. Start
+             * the transaction again without the unit. */
+            const char *text = journal_error(j);
+            for (size_t k = unit_start; k < unit_end; k++) {
+                if (k != i)
+                    s_set_error(b, &b->ops[k], r, text);
+                b->ops[k].skip = true;
+            }
+            journal_abort(j);
+            return UNIT_RETRY;
         }
     }
     uint64_t t0 = util_now_us();
@@ -245,7 +287,7 @@ failed:
         const char *text = journal_error(j);
         for (size_t i = 0; i < b->n; i++) {
             op_t *op = &b->ops[i];
-            if (publishes || op->kind != OP_PUBLISH)
+            if (publishes || (op->kind != OP_PUBLISH && !op_in_unit_kind(op->kind)))
                 if (op->status == 0 || s_breaks_txn(op->status))
                     s_set_error(b, op, rc, text);
         }
@@ -255,13 +297,16 @@ failed:
 
 static void s_execute(committer_t *self, batch_t *b)
 {
-    int rc = s_run(self, b, true);
+    int rc;
+    do   /* each retry leaves out one more failed unit: bounded by their number */
+        rc = s_run(self, b, true);
+    while (rc == UNIT_RETRY);
     if (rc == 0)
         return;
     log_error("committer", "commit of %zu operations failed: %s", b->n, journal_error(self->journal));
     bool others = false;
     for (size_t i = 0; i < b->n; i++)
-        others |= b->ops[i].kind != OP_PUBLISH;
+        others |= b->ops[i].kind != OP_PUBLISH && !op_in_unit_kind(b->ops[i].kind);
     if (!others)
         return;
     /* Publishes are answered with the error (their clients retry); the

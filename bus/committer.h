@@ -34,7 +34,16 @@ typedef enum {
     OP_DLQ_REPLAY,     /* topic, all, offset  -> count */
     OP_DLQ_PURGE,      /* topic, all, offset  -> count */
     OP_TRIM,           /* topic, max_age_us, max_bytes, keep_from -> count */
+    OP_UNIT,           /* count, unit_bytes: the next `count` ops are one adapter commit */
+    OP_STATE,          /* topic = adapter name, blob (if has_state): ends a unit */
 } op_kind_t;
+
+/* An adapter's commit is a *unit*: OP_UNIT, its publishes, and OP_STATE
+ * last (the adapter's new watermark). The committer stores a unit whole or
+ * not at all — the watermark must never cover records that were not stored,
+ * nor records be stored without the watermark that covers them (a restart
+ * would fetch them again). */
+static inline bool op_in_unit_kind(op_kind_t k) { return k == OP_UNIT || k == OP_STATE; }
 
 typedef struct {
     op_kind_t        kind;
@@ -47,6 +56,12 @@ typedef struct {
     bool             acked, latest, all;
     const char      *reason;
     uint64_t         max_age_us, max_bytes, keep_from;
+    uint32_t         count;        /* OP_UNIT: ops that follow in the unit */
+    uint64_t         unit_bytes;   /* OP_UNIT: payload + headers bytes of its publishes */
+    const void      *blob;         /* OP_STATE */
+    size_t           blob_len;
+    bool             has_state;    /* OP_STATE: false = the unit carries no new state */
+    bool             skip;         /* set by the committer: a failed unit left out of a retry */
     void            *ctx;          /* the broker's: which request this answers */
     /* results */
     int              status;       /* 0 or a protocol status */

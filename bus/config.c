@@ -25,7 +25,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "config.h"
+#include "util.h"
 #include "yamlconf.h"
 
 #define S_KiB (UINT64_C(1) << 10)
@@ -56,11 +59,14 @@ typedef enum {
     T_CLIENTS,  /* client_key_t * (off) + size_t (off2) */
     T_POLICY,   /* topic_policy_t, read with the S_POLICY rows */
     T_RULES,    /* topic_policy_t * (off) + size_t (off2) */
+    T_ADAPTERS, /* adapter_conf_t * (off) + size_t (off2), read with the S_ADAPTER rows */
+    T_SETTINGS, /* S_ADAPTER: the plugin's free-form map, kept as JSON */
 } s_type_t;
 
 typedef enum {
     S_CONFIG, /* offsets into config_t, full dotted names */
     S_POLICY, /* offsets into topic_policy_t, names relative to the policy */
+    S_ADAPTER,/* offsets into adapter_conf_t, names relative to the entry */
 } s_scope_t;
 
 typedef struct {
@@ -77,12 +83,16 @@ typedef struct {
 } s_setting_t;
 
 #define CF(f) .scope = S_CONFIG, .off = offsetof(config_t, f), .size = sizeof(((config_t *) 0)->f)
+#define AF(f) .scope = S_ADAPTER, .off = offsetof(adapter_conf_t, f), \
+              .size = sizeof(((adapter_conf_t *) 0)->f)
 #define PF(f) .scope = S_POLICY, .off = offsetof(topic_policy_t, f), \
               .size = sizeof(((topic_policy_t *) 0)->f)
 
 static int s_check_endpoint(const char *text, char *why, size_t whyn);
 static int s_check_loopback(const char *text, char *why, size_t whyn);
 static int s_check_pattern(const char *text, char *why, size_t whyn);
+static int s_check_topic(const char *text, char *why, size_t whyn);
+static int s_check_name(const char *text, char *why, size_t whyn);
 
 static const char *const s_log_levels[] = { "error", "warn", "info", "debug", NULL };
 static const char *const s_modes[] = { "curve", "plain", NULL };
@@ -131,6 +141,9 @@ static const s_setting_t s_settings[] = {
     { "topics.defaults", T_POLICY, CF(topic_defaults), .reload = true },
     { "topics.rules", T_RULES, CF(topics), .off2 = offsetof(config_t, n_topics), .reload = true },
 
+    { "adapter_path", T_STRING, CF(adapter_path), .def = "" },
+    { "adapters", T_ADAPTERS, CF(adapters), .off2 = offsetof(config_t, n_adapters) },
+
     /* One topic policy (topics.defaults, each entry of topics.rules). */
     { "pattern", T_STRING, PF(pattern), .rule_only = true, .check = s_check_pattern },
     { "retention", T_SECTION, .scope = S_POLICY },
@@ -146,6 +159,20 @@ static const s_setting_t s_settings[] = {
     { "publish", T_LIST, PF(publish), .off2 = offsetof(topic_policy_t, n_publish), .def = "*" },
     { "subscribe", T_LIST, PF(subscribe), .off2 = offsetof(topic_policy_t, n_subscribe),
       .def = "*" },
+
+    /* One adapter (each entry of adapters). */
+    { "name", T_STRING, AF(name), .check = s_check_name },
+    { "plugin", T_STRING, AF(plugin) },
+    { "topic", T_STRING, AF(topic), .check = s_check_topic },
+    { "quarantine_topic", T_STRING, AF(quarantine_topic), .check = s_check_topic },
+    { "interval", T_DURATION, AF(interval_ms), .min = 10, .max = 7 * S_DAY, .def = "10s" },
+    { "restart_backoff", T_DURATION, AF(backoff_ms), .min = 10, .max = S_HOUR, .def = "500ms" },
+    { "restart_backoff_max", T_DURATION, AF(backoff_max_ms), .min = 10, .max = S_DAY, .def = "1min" },
+    { "enabled", T_BOOL, AF(enabled), .def = "true" },
+    { "group", T_STRING, AF(group), .check = s_check_name },
+    { "credit", T_U32, AF(credit), .min = 1, .max = 100000, .def = "256" },
+    { "batch", T_U32, AF(batch), .min = 1, .max = 1000, .def = "100" },
+    { "settings", T_SETTINGS, AF(settings_json) },
 };
 
 #define S_NROWS (sizeof s_settings / sizeof s_settings[0])
@@ -381,6 +408,31 @@ static int s_check_pattern(const char *text, char *why, size_t whyn)
     snprintf(why, whyn, "'%.300s' is not a topic name or pattern (1-%d of A-Z a-z 0-9 . _ - "
              "and * for any run of characters)", text, S_NAME_MAX);
     return -1;
+}
+
+static int s_check_topic(const char *text, char *why, size_t whyn)
+{
+    if (!util_valid_name(text, strlen(text)) || strchr(text, '*')) {
+        snprintf(why, whyn, "'%.200s' is not a topic name (1-200 of A-Z a-z 0-9 . _ -, not "
+                 "starting with .)", text);
+        return -1;
+    }
+    size_t n = strlen(text);
+    if (n >= 4 && strcmp(text + n - 4, ".dlq") == 0) {
+        snprintf(why, whyn, "'%.200s' is a dead-letter topic name", text);
+        return -1;
+    }
+    return 0;
+}
+
+static int s_check_name(const char *text, char *why, size_t whyn)
+{
+    if (!util_valid_name(text, strlen(text))) {
+        snprintf(why, whyn, "'%.200s' is not a name (1-200 of A-Z a-z 0-9 . _ -, not "
+                 "starting with .)", text);
+        return -1;
+    }
+    return 0;
 }
 
 static const char s_z85_chars[] =
@@ -632,6 +684,8 @@ static const char *s_expected(const s_setting_t *row, char *buf, size_t n)
     case T_DURATION: return "a duration such as 30s";
     case T_LIST:     return "a list of client names such as [a, b] or [\"*\"]";
     case T_CLIENTS:  return "a list of clients such as - { name: a, public_key: \"...\" }";
+    case T_ADAPTERS: return "a list of adapters such as - { name: a, plugin: http-json, settings: {...} }";
+    case T_SETTINGS: return "a map of the plugin's settings";
     case T_POLICY:   return "a map of topic settings";
     case T_RULES:    return "a list of rules such as - { pattern: \"raw.*\", publish: [a] }";
     case T_ENUM: {
@@ -958,6 +1012,9 @@ static int s_walk(s_load_t *L, s_scope_t scope, bool in_rule, void *base,
                   const yamlconf_node_t *map, const char *prefix, const char *shown);
 
 static int s_parse_clients(s_load_t *L, const yamlconf_node_t *node);
+static int s_parse_adapters(s_load_t *L, const yamlconf_node_t *node);
+static int s_set_settings(s_load_t *L, adapter_conf_t *a, const yamlconf_node_t *node,
+                          const char *shown);
 
 /* Sets one setting from its YAML node. `within` is the walk's display
  * prefix (NULL, or "topics.rules[2]" for policy rows); shown the full name. */
@@ -984,6 +1041,10 @@ static int s_set_node(s_load_t *L, const s_setting_t *row, bool in_rule, void *b
         return 0;
     case T_CLIENTS:
         return s_parse_clients(L, value);
+    case T_ADAPTERS:
+        return s_parse_adapters(L, value);
+    case T_SETTINGS:
+        return s_set_settings(L, base, value, shown);
     case T_LIST:
         return s_set_list(L, row, base, value, shown);
     default:
@@ -1103,6 +1164,167 @@ static int s_parse_rules(s_load_t *L)
                         "would never apply", shown, t->pattern, cfg->topics[j].line);
                 return -1;
             }
+        }
+    }
+    return 0;
+}
+
+/* ---- adapters ------------------------------------------------------------ */
+
+/* The plugin's settings become JSON (every scalar a string: the plugin
+ * decides what a value means) and a table path -> line, so that a plugin
+ * can report "file:line" for a setting it refuses. */
+static json_t *s_settings_json(s_load_t *L, adapter_conf_t *a, const yamlconf_node_t *node,
+                               const char *path)
+{
+    int line = yamlconf_line(node);
+    if (a->n_settings % 32 == 0) {
+        char **p = realloc(a->setting_paths, (a->n_settings + 32) * sizeof *p);
+        if (p)
+            a->setting_paths = p;
+        int *l = realloc(a->setting_lines, (a->n_settings + 32) * sizeof *l);
+        if (l)
+            a->setting_lines = l;
+        if (!p || !l)
+            return NULL;
+    }
+    a->setting_paths[a->n_settings] = strdup(path);
+    a->setting_lines[a->n_settings] = line;
+    if (!a->setting_paths[a->n_settings])
+        return NULL;
+    a->n_settings++;
+    char sub[600];
+    switch (yamlconf_kind(node)) {
+    case YAMLCONF_SCALAR:
+        return yamlconf_is_null(node) && !yamlconf_quoted(node) ? json_null()
+                                                                 : json_string(yamlconf_text(node));
+    case YAMLCONF_SEQ: {
+        json_t *arr = json_array();
+        for (size_t i = 0; arr && i < yamlconf_size(node); i++) {
+            snprintf(sub, sizeof sub, "%s%s%zu", path, *path ? "." : "", i);
+            json_t *v = s_settings_json(L, a, yamlconf_item(node, i), sub);
+            if (!v || json_array_append_new(arr, v)) {
+                json_decref(arr);
+                return NULL;
+            }
+        }
+        return arr;
+    }
+    case YAMLCONF_MAP: {
+        json_t *obj = json_object();
+        for (size_t i = 0; obj && i < yamlconf_size(node); i++) {
+            int kl;
+            const char *k = yamlconf_key(node, i, &kl);
+            snprintf(sub, sizeof sub, "%s%s%.200s", path, *path ? "." : "", k);
+            json_t *v = s_settings_json(L, a, yamlconf_value(node, i), sub);
+            if (!v || json_object_set_new(obj, k, v)) {
+                json_decref(obj);
+                return NULL;
+            }
+        }
+        return obj;
+    }
+    }
+    return NULL;
+}
+
+static int s_set_settings(s_load_t *L, adapter_conf_t *a, const yamlconf_node_t *node,
+                          const char *shown)
+{
+    if (yamlconf_is_null(node))
+        return 0;
+    if (yamlconf_kind(node) != YAMLCONF_MAP) {
+        s_error(L, yamlconf_line(node), "%s: expected a map of the plugin's settings, found %s",
+                shown, yamlconf_kind_name(node));
+        return -1;
+    }
+    json_t *j = s_settings_json(L, a, node, "");
+    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(j);
+    if (!text) {
+        s_oom(L, yamlconf_line(node));
+        return -1;
+    }
+    free(a->settings_json);
+    a->settings_json = text;
+    return 0;
+}
+
+static void s_adapter_free(adapter_conf_t *a)
+{
+    free(a->name);
+    free(a->plugin);
+    free(a->topic);
+    free(a->quarantine_topic);
+    free(a->group);
+    free(a->settings_json);
+    for (size_t i = 0; i < a->n_settings; i++)
+        free(a->setting_paths[i]);
+    free(a->setting_paths);
+    free(a->setting_lines);
+}
+
+static int s_parse_adapters(s_load_t *L, const yamlconf_node_t *node)
+{
+    config_t *cfg = L->cfg;
+    if (yamlconf_is_null(node))
+        return 0;
+    if (yamlconf_kind(node) != YAMLCONF_SEQ) {
+        s_error(L, yamlconf_line(node), "adapters: expected %s, found %s",
+                s_expected(&s_settings[s_row_index("adapters")], NULL, 0), yamlconf_kind_name(node));
+        return -1;
+    }
+    size_t n = yamlconf_size(node);
+    cfg->adapters = calloc(n ? n : 1, sizeof *cfg->adapters);
+    if (!cfg->adapters) {
+        s_oom(L, yamlconf_line(node));
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const yamlconf_node_t *it = yamlconf_item(node, i);
+        int line = yamlconf_line(it);
+        char shown[64], buf[300];
+        snprintf(shown, sizeof shown, "adapters[%zu]", i);
+        if (yamlconf_kind(it) != YAMLCONF_MAP) {
+            s_error(L, line, "%s: expected a map such as { name: qn-population, plugin: http-json, "
+                    "settings: {...} }, found %s", shown, yamlconf_kind_name(it));
+            return -1;
+        }
+        adapter_conf_t *a = &cfg->adapters[cfg->n_adapters++];
+        a->line = line;
+        if (s_apply_defaults(L, S_ADAPTER, a) != 0 || s_walk(L, S_ADAPTER, false, a, it, NULL, shown) != 0)
+            return -1;
+        if (!a->name || !a->plugin) {
+            s_error(L, line, "%s: 'name' and 'plugin' are required", shown);
+            return -1;
+        }
+        if (!a->settings_json && !(a->settings_json = strdup("{}"))) {
+            s_oom(L, line);
+            return -1;
+        }
+        for (size_t j = 0; j + 1 < cfg->n_adapters; j++)
+            if (strcmp(cfg->adapters[j].name, a->name) == 0) {
+                s_error(L, line, "%s: the adapter name '%s' is already used at line %d", shown,
+                        a->name, cfg->adapters[j].line);
+                return -1;
+            }
+        if (!a->topic) {
+            snprintf(buf, sizeof buf, "raw.%s", a->name);
+            a->topic = strdup(buf);
+        }
+        if (!a->quarantine_topic) {
+            snprintf(buf, sizeof buf, "quarantine.%s", a->name);
+            a->quarantine_topic = strdup(buf);
+        }
+        if (!a->group)
+            a->group = strdup(a->name);
+        if (!a->topic || !a->quarantine_topic || !a->group) {
+            s_oom(L, line);
+            return -1;
+        }
+        if (a->backoff_max_ms < a->backoff_ms) {
+            s_error(L, line, "%s: restart_backoff_max is shorter than restart_backoff", shown);
+            return -1;
         }
     }
     return 0;
@@ -1407,6 +1629,11 @@ void config_destroy(config_t **self_p)
                 s_policy_free(&self->topics[j]);
             free(self->topics);
             break;
+        case T_ADAPTERS:
+            for (size_t j = 0; j < self->n_adapters; j++)
+                s_adapter_free(&self->adapters[j]);
+            free(self->adapters);
+            break;
         default:
             break;
         }
@@ -1491,6 +1718,18 @@ char *config_reload_check(const config_t *running, const config_t *fresh)
         case T_DURATION:
         case T_ENUM:
             same = memcmp(s_field(a, row), s_field(b, row), row->size) == 0;
+            break;
+        case T_ADAPTERS:
+            same = running->n_adapters == fresh->n_adapters;
+            for (size_t j = 0; same && j < fresh->n_adapters; j++) {
+                const adapter_conf_t *x = &running->adapters[j], *y = &fresh->adapters[j];
+                same = strcmp(x->name, y->name) == 0 && strcmp(x->plugin, y->plugin) == 0
+                    && strcmp(x->topic, y->topic) == 0 && strcmp(x->quarantine_topic, y->quarantine_topic) == 0
+                    && strcmp(x->group, y->group) == 0 && strcmp(x->settings_json, y->settings_json) == 0
+                    && x->interval_ms == y->interval_ms && x->backoff_ms == y->backoff_ms
+                    && x->backoff_max_ms == y->backoff_max_ms && x->enabled == y->enabled
+                    && x->credit == y->credit && x->batch == y->batch;
+            }
             break;
         default:
             same = true; /* lists, clients, policies: all reloadable */

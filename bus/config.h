@@ -42,6 +42,26 @@ typedef struct {
     int   line;
 } client_key_t;
 
+/* One `adapters:` entry (docs/adapters.md). The plugin reads its own
+ * `settings:`; the host reads the rest. */
+typedef struct {
+    char     *name;            /* unique; also the state's key in the journal */
+    char     *plugin;          /* short name ("http-json") or a path to a .so */
+    char     *topic;           /* sources publish here, sinks read here (default raw.<name>) */
+    char     *quarantine_topic;/* default quarantine.<name> */
+    uint64_t  interval_ms;     /* pull: between polls once caught up; push: tick() period */
+    uint64_t  backoff_ms, backoff_max_ms;   /* restart after a failure */
+    bool      enabled;
+    char     *group;           /* sinks: the consumer group (default the adapter's name) */
+    uint32_t  credit;          /* sinks: messages in hand */
+    uint32_t  batch;           /* sinks: messages per deliver() */
+    char     *settings_json;   /* the `settings:` map as JSON, every scalar a string */
+    char    **setting_paths;   /* "url", "auth.header", "columns.0" ... */
+    int      *setting_lines;   /* the line of each */
+    size_t    n_settings;
+    int       line;
+} adapter_conf_t;
+
 typedef struct {
     char           *path;              /* the file it was loaded from */
     log_level_t     log_level;
@@ -74,6 +94,10 @@ typedef struct {
     /* topics: */
     topic_policy_t  topic_defaults;
     topic_policy_t *topics;   size_t n_topics;
+
+    /* adapters: */
+    char           *adapter_path;      /* folders searched for plugins, ':'-separated */
+    adapter_conf_t *adapters; size_t n_adapters;
 } config_t;
 
 /* Loads and validates the file. On failure returns NULL and sets *err to a
