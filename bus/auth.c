@@ -20,6 +20,7 @@ struct auth {
     pthread_t        thread;
     pthread_mutex_t  lock;
     strmap_t        *names;         /* Z85 key -> strdup'ed client name */
+    strmap_t        *internal;      /* keys of lgspd's own clients (sink adapters) */
     _Atomic uint64_t denied;
     char             stop_ep[64];
 };
@@ -106,6 +107,8 @@ static void *s_thread(void *arg)
             zmq_z85_encode(z85, zmq_msg_data(&f[6]), 32);
             pthread_mutex_lock(&self->lock);
             const char *who = self->names ? strmap_get(self->names, z85, 40) : NULL;
+            if (!who && self->internal)
+                who = strmap_get(self->internal, z85, 40);
             if (who) {
                 snprintf(name, sizeof name, "%s", who);
                 ok = true;
@@ -169,6 +172,10 @@ void auth_destroy(auth_t **self_p)
     zmq_send(self->stop_push, "", 0, 0);
     pthread_join(self->thread, NULL);
     zmq_close(self->stop_push);
+    if (self->internal) {
+        s_clear(self->internal);
+        strmap_destroy(&self->internal);
+    }
     if (self->names) {
         s_clear(self->names);
         strmap_destroy(&self->names);
@@ -176,4 +183,19 @@ void auth_destroy(auth_t **self_p)
     pthread_mutex_destroy(&self->lock);
     free(self);
     *self_p = NULL;
+}
+
+int auth_add_internal(auth_t *self, const char *public_z85, const char *name)
+{
+    int rc = -1;
+    pthread_mutex_lock(&self->lock);
+    if (!self->internal)
+        self->internal = strmap_new();
+    char *copy = strdup(name);
+    if (self->internal && copy && strlen(public_z85) == 40)
+        rc = strmap_put(self->internal, public_z85, 40, copy);
+    if (rc)
+        free(copy);
+    pthread_mutex_unlock(&self->lock);
+    return rc;
 }

@@ -21,6 +21,9 @@ auth_t *auth_new(void *zmq_ctx, const config_t *cfg, char **err);
 void auth_destroy(auth_t **self_p);
 /* Takes the client keys from cfg (copied). */
 void auth_set_clients(auth_t *self, const config_t *cfg);
+/* Admits a key of lgspd's own (a sink adapter's client) under a name that
+ * starts with '@', which no configured client can have. Survives reloads. */
+int auth_add_internal(auth_t *self, const char *public_z85, const char *name);
 /* Handshakes refused for an unknown key. */
 uint64_t auth_denied(const auth_t *self);
 

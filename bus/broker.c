@@ -228,6 +228,10 @@ static bool s_admin(const broker_t *self, const char *client)
  * topic's publish / subscribe lists. */
 static bool s_may(const broker_t *self, const char *client, const char *topic, bool publish)
 {
+    /* lgspd's own clients (sink adapters, names '@...') read any topic,
+     * including dead letters; they never publish over the wire. */
+    if (client[0] == '@')
+        return !publish;
     if (s_is_dlq(topic))
         return s_admin(self, client);
     return publish ? config_may_publish(self->cfg, client, topic)
@@ -1376,6 +1380,18 @@ ingest_sink_t broker_ingest_sink(broker_t *self)
 
 void broker_set_hooks(broker_t *self, const broker_hooks_t *hooks) { self->hooks = *hooks; }
 
+int broker_add_internal_client(broker_t *self, const char *name, char public_z85[41],
+                               char secret_z85[41], char server_z85[41])
+{
+    server_z85[0] = 0;
+    if (self->cfg->security_mode != SECURITY_CURVE)
+        return 0;
+    if (zmq_curve_keypair(public_z85, secret_z85) != 0
+        || zmq_curve_public(server_z85, self->cfg->server_secret_key) != 0)
+        return -1;
+    return auth_add_internal(self->auth, public_z85, name);
+}
+
 /* Finishes every unit still on its way: after this nothing is pending. */
 static void s_close_ingest(broker_t *self)
 {
@@ -2029,6 +2045,8 @@ static void s_persist_outstanding(void *arg, uint64_t offset, uint32_t attempts,
 static void s_drain(broker_t *self)
 {
     self->stopping = true;
+    if (self->hooks.stopping)
+        self->hooks.stopping(self->hooks.arg);
     size_t pos = 0;
     void *v;
     while (strmap_next(self->topics, &pos, NULL, NULL, &v))

@@ -24,6 +24,9 @@ typedef struct {
     /* Adds members to the /health object; returns false if the part is
      * unhealthy (health then says "degraded"). */
     bool (*health)(void *arg, json_t *health);
+    /* Called once when the broker starts to drain (SIGTERM): ask, do not
+     * wait — the broker still commits what is in flight after this. */
+    void (*stopping)(void *arg);
     void *arg;
 } broker_hooks_t;
 
@@ -42,6 +45,12 @@ int broker_submit(broker_t *self, ingest_unit_t *unit);
 /* The ingest_sink_t of this broker (state read from its journal). */
 ingest_sink_t broker_ingest_sink(broker_t *self);
 void broker_set_hooks(broker_t *self, const broker_hooks_t *hooks);
+/* Credentials for one of lgspd's own clients (a sink adapter) named
+ * `name` (which starts with '@'): under Curve a fresh keypair, admitted by
+ * the ZAP handler, and the broker's public key; in plain mode the keys are
+ * left empty. 0 or -1. */
+int broker_add_internal_client(broker_t *self, const char *name, char public_z85[41],
+                               char secret_z85[41], char server_z85[41]);
 
 /* Ports actually bound (useful when the config asked for port 0). */
 int broker_http_port(const broker_t *self);

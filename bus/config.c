@@ -141,7 +141,7 @@ static const s_setting_t s_settings[] = {
     { "topics.defaults", T_POLICY, CF(topic_defaults), .reload = true },
     { "topics.rules", T_RULES, CF(topics), .off2 = offsetof(config_t, n_topics), .reload = true },
 
-    { "adapter_path", T_STRING, CF(adapter_path), .def = "" },
+    { "adapter_path", T_STRING, CF(adapter_path) },
     { "adapters", T_ADAPTERS, CF(adapters), .off2 = offsetof(config_t, n_adapters) },
 
     /* One topic policy (topics.defaults, each entry of topics.rules). */

@@ -9,6 +9,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "adapters.h"
 #include "broker.h"
 #include "config.h"
 #include "journal.h"
@@ -37,6 +38,40 @@ static void s_usage(FILE *out)
         "\n"
         "Signals: SIGTERM/SIGINT drain, commit and exit; SIGHUP reloads the configuration.\n"
         "Exit codes: 0 clean stop, 1 runtime failure (journal, bind), 2 usage or configuration error.\n");
+}
+
+static int s_no_submit(void *arg, ingest_unit_t *u)
+{
+    u->status = LGSP_UNAVAILABLE;
+    snprintf(u->error, sizeof u->error, "not running (--check-config)");
+    return -1;
+}
+
+static int s_no_state(void *arg, const char *adapter, void **state, size_t *len)
+{
+    *state = NULL;
+    *len = 0;
+    return LGSP_NOT_FOUND;
+}
+
+static int s_credentials(void *arg, const char *name, char pub[41], char sec[41], char server[41])
+{
+    return broker_add_internal_client(arg, name, pub, sec, server);
+}
+
+/* Sinks connect to the bus over its own endpoint; a wildcard bind address
+ * is reached on loopback. Returned string is static. */
+static const char *s_local_endpoint(broker_t *broker)
+{
+    static char ep[300];
+    const char *e = broker_endpoint(broker);
+    if (strncmp(e, "tcp://0.0.0.0:", 14) == 0)
+        snprintf(ep, sizeof ep, "tcp://127.0.0.1:%s", e + 14);
+    else if (strncmp(e, "tcp://[::]:", 11) == 0)
+        snprintf(ep, sizeof ep, "tcp://[::1]:%s", e + 11);
+    else
+        snprintf(ep, sizeof ep, "%s", e);
+    return ep;
 }
 
 int main(int argc, char **argv)
@@ -75,6 +110,23 @@ int main(int argc, char **argv)
         return 2;
     }
     if (check) {
+        /* Adapters too: each plugin is loaded and reads its settings. */
+        ingest_sink_t none = { .submit = s_no_submit, .state_get = s_no_state };
+        char *work = NULL;
+        if (asprintf(&work, "%s/adapters-check", cfg->journal_path) < 0)
+            work = NULL;
+        adapters_options_t ao = { .sink = none, .config_file = path, .work_root = work ? work : "/tmp",
+                                  .max_message_bytes = cfg->max_message_bytes };
+        adapters_t *ad = cfg->n_adapters ? adapters_new(cfg, &ao, &err) : NULL;
+        int bad = cfg->n_adapters && (!ad || adapters_check(ad, &err) != 0);
+        adapters_destroy(&ad);
+        free(work);
+        if (bad) {
+            fprintf(stderr, "lgspd: %s\n", err ? err : "adapters: cannot load");
+            free(err);
+            config_destroy(&cfg);
+            return 2;
+        }
         printf("%s: configuration is valid\n", path);
         config_destroy(&cfg);
         return 0;
@@ -125,6 +177,32 @@ int main(int argc, char **argv)
         journal_close(&journal);
         return 1;
     }
+    /* Adapters start once the broker can take their batches. */
+    adapters_t *adapters = NULL;
+    if (cfg->n_adapters) {
+        char *work = NULL;
+        if (asprintf(&work, "%s/adapters", cfg->journal_path) < 0)
+            work = NULL;
+        adapters_options_t ao = {
+            .sink = broker_ingest_sink(broker), .config_file = path, .work_root = work,
+            .max_message_bytes = cfg->max_message_bytes, .bus_endpoint = s_local_endpoint(broker),
+            .credentials = s_credentials, .credentials_arg = broker,
+        };
+        adapters = work ? adapters_new(cfg, &ao, &err) : NULL;
+        free(work);
+        if (!adapters || adapters_start(adapters) != 0) {
+            log_error("lgspd", "%s", err ? err : "cannot start the adapters");
+            free(err);
+            adapters_destroy(&adapters);
+            broker_destroy(&broker);
+            journal_close(&journal);
+            return 1;
+        }
+        broker_hooks_t hooks = { .metrics = adapters_metrics, .health = adapters_health,
+                                 .stopping = adapters_request_stop, .arg = adapters };
+        broker_set_hooks(broker, &hooks);
+        log_info("lgspd", "%zu adapters started", adapters_count(adapters));
+    }
     if (ready) {
         char tmp[4096];
         snprintf(tmp, sizeof tmp, "%s.tmp", ready);
@@ -137,6 +215,7 @@ int main(int argc, char **argv)
         }
     }
     int rc = broker_run(broker, sfd);
+    adapters_destroy(&adapters);   /* after the drain: their last batches are answered */
     broker_destroy(&broker);
     journal_close(&journal);
     close(sfd);
