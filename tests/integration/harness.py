@@ -58,7 +58,7 @@ class Lgspd:
 
     def __init__(self, workdir, security="plain", clients=None, admins=None,
                  defaults=None, rules=None, map_size="256MiB", heartbeat_ms=500,
-                 log_level="info", bus=None, journal=None):
+                 log_level="info", bus=None, journal=None, adapters=None):
         self.workdir = workdir
         os.makedirs(workdir, exist_ok=True)
         self.security = security
@@ -71,6 +71,7 @@ class Lgspd:
         self.log_level = log_level
         self.bus = bus or {}
         self.journal = journal or {}
+        self.adapters = adapters or []        # list of dicts, as in lgspd.yaml's adapters:
         self.journal_path = os.path.join(workdir, "journal")
         self.config_path = os.path.join(workdir, "lgspd.yaml")
         self.log_path = os.path.join(workdir, "lgspd.log")
@@ -120,6 +121,9 @@ class Lgspd:
                 block = _yaml_block(r, 6)
                 block[0] = "    - " + block[0].lstrip()
                 lines += block
+        if self.adapters:
+            # JSON is YAML (flow style): the dicts go in as they are.
+            lines.append("adapters: %s" % json.dumps(self.adapters, ensure_ascii=False))
         with open(self.config_path, "w") as f:
             f.write("\n".join(lines) + "\n")
 
@@ -239,6 +243,32 @@ def _yaml_block(d, indent):
             out.append("%s%s: %s" % (pad, k, "true" if v else "false"))
         else:
             out.append("%s%s: %s" % (pad, k, v if isinstance(v, int) else _yaml_str(v)))
+    return out
+
+
+def read_topic(endpoint, topic, expect=None, idle=3.0, timeout=120.0, name="reader"):
+    """Every message of a topic, read with a fresh consumer group (nothing is
+    acked in the adapters' groups): a list of pyclient Delivery. Reads until
+    `expect` messages arrived, or nothing came for `idle` seconds."""
+    import pyclient
+    group = "read-%d-%d" % (os.getpid(), int(time.monotonic() * 1000))
+    out = []
+    with pyclient.Client(endpoint, name) as c:
+        c.hello()
+        c.subscribe(topic, group, 1000, "earliest")
+        deadline = time.monotonic() + timeout
+        quiet_since = time.monotonic()
+        while time.monotonic() < deadline:
+            got = c.receive(0.5)
+            if got:
+                out += got
+                c.ack(topic, group, [d.offset for d in got])
+                quiet_since = time.monotonic()
+            if expect is not None and len(out) >= expect:
+                break
+            if time.monotonic() - quiet_since > idle:
+                break
+        c.unsubscribe(topic, group)
     return out
 
 
