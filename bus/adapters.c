@@ -111,7 +111,9 @@ static void s_set_error(const char *fmt, ...)
 static void s_remember_error(lgsp_adapter_t *a, const char *text)
 {
     pthread_mutex_lock(&a->mu);
-    snprintf(a->last_error, sizeof a->last_error, "%s", text);
+    size_t n = strnlen(text, sizeof a->last_error - 1);
+    memcpy(a->last_error, text, n);
+    a->last_error[n] = 0;
     pthread_mutex_unlock(&a->mu);
 }
 
@@ -135,6 +137,13 @@ static void h_log(lgsp_adapter_t *a, int level, const char *fmt, ...)
                   : level == LGSP_LOG_INFO ? LOG_INFO : LOG_DEBUG;
     if (l <= log_get_level())
         log_write(l, sub, "%s", text);
+    /* A plugin's last error is what /health shows when it fails. */
+    if (l == LOG_ERROR) {
+        size_t n = strnlen(text, sizeof s_error - 1);
+        memcpy(s_error, text, n);
+        s_error[n] = 0;
+        s_remember_error(a, text);
+    }
 }
 
 static const json_t *s_lookup(const json_t *node, const char *path)
@@ -1143,15 +1152,31 @@ void adapters_metrics(void *arg, metrics_buf_t *b)
             metrics_sample(b, fam[f].name, (const char *[]) { "adapter", a->name, NULL }, (double) v[f]);
         }
     }
+    /* Plugins' own counters: one family per name, whichever adapters have it. */
     for (size_t i = 0; i < self->n; i++) {
         lgsp_adapter_t *a = self->list[i];
         size_t nc = atomic_load(&a->n_counters);
         for (size_t k = 0; k < nc; k++) {
+            const char *cn = a->counters[k].name;
+            bool seen = false;
+            for (size_t j = 0; j < i && !seen; j++) {
+                size_t njc = atomic_load(&self->list[j]->n_counters);
+                for (size_t l = 0; l < njc; l++)
+                    seen |= strcmp(self->list[j]->counters[l].name, cn) == 0;
+            }
+            if (seen)
+                continue;
             char fname[96];
-            snprintf(fname, sizeof fname, "lgsp_adapter_%s_total", a->counters[k].name);
-            metrics_family(b, fname, "counter", "A counter of the adapter's plugin.");
-            metrics_sample(b, fname, (const char *[]) { "adapter", a->name, NULL },
-                           (double) atomic_load(&a->counters[k].value));
+            snprintf(fname, sizeof fname, "lgsp_adapter_%s_total", cn);
+            metrics_family(b, fname, "counter", "A counter of the adapters' plugins.");
+            for (size_t j = i; j < self->n; j++) {
+                lgsp_adapter_t *aj = self->list[j];
+                size_t njc = atomic_load(&aj->n_counters);
+                for (size_t l = 0; l < njc; l++)
+                    if (strcmp(aj->counters[l].name, cn) == 0)
+                        metrics_sample(b, fname, (const char *[]) { "adapter", aj->name, NULL },
+                                       (double) atomic_load(&aj->counters[l].value));
+            }
         }
     }
 }

@@ -1202,6 +1202,8 @@ static void s_answer_pub(broker_t *self, batch_t *b, size_t first, pubreq_t *req
 
 /* ---- adapters' units ------------------------------------------------ */
 
+static void s_render_metrics(broker_t *self);
+
 static void s_unit_enqueue(broker_t *self, ingest_unit_t *u)
 {
     batch_t *b = self->open;
@@ -1378,7 +1380,11 @@ ingest_sink_t broker_ingest_sink(broker_t *self)
     return (ingest_sink_t) { .submit = s_sink_submit, .state_get = s_sink_state, .arg = self };
 }
 
-void broker_set_hooks(broker_t *self, const broker_hooks_t *hooks) { self->hooks = *hooks; }
+void broker_set_hooks(broker_t *self, const broker_hooks_t *hooks)
+{
+    self->hooks = *hooks;
+    s_render_metrics(self);   /* before broker_run: the broker thread is not running yet */
+}
 
 int broker_add_internal_client(broker_t *self, const char *name, char public_z85[41],
                                char secret_z85[41], char server_z85[41])

@@ -263,6 +263,7 @@ def read_topic(endpoint, topic, expect=None, idle=3.0, timeout=120.0, name="read
             if got:
                 out += got
                 c.ack(topic, group, [d.offset for d in got])
+                c.credit(topic, group, len(got))
                 quiet_since = time.monotonic()
             if expect is not None and len(out) >= expect:
                 break
