@@ -252,7 +252,8 @@ static json_t *s_fetch_page(webhook_t *self)
                 page = NULL;
             }
         } else if (status > 0) {
-            snprintf(err, sizeof err, "HTTP %ld", status);
+            snprintf(err, sizeof err, "HTTP %ld%s", status,
+                     status == 401 || status == 403 ? " (check backfill.token)" : "");
         }
         free(b.p);
         if (page || !again || attempt >= self->bf_retries || self->host->stopping(self->a))
@@ -386,8 +387,8 @@ int wh_backfill_tick(webhook_t *self)
         return 1;
     }
     if (self->scan_stored)
-        h->log(self->a, LGSP_LOG_INFO, "backfill: %llu events the pushes had missed are stored "
-                                       "(%llu read again), watermark %s",
+        h->log(self->a, LGSP_LOG_INFO, "backfill: %llu new events stored (%llu were stored "
+                                       "already), watermark %s",
                (unsigned long long)self->scan_stored, (unsigned long long)self->scan_dups,
                self->from ? self->from : "(start)");
     s_scan_end(self);

@@ -422,10 +422,14 @@ int wh_ingress_start(webhook_t *self)
     } else {
         inet_ntop(AF_INET, &((struct sockaddr_in *)&self->addr)->sin_addr, host, sizeof host);
     }
-    self->host->log(self->a, LGSP_LOG_INFO, "listening on %s://%s:%u%s (%s%s%s%s)",
+    char auth[160];
+    snprintf(auth, sizeof auth, "%s%s%s%s%s", self->token ? " + bearer token" : "",
+             self->hmac_secret ? " + " : "", self->hmac_secret ? self->hmac_header : "",
+             self->hmac_secret ? " HMAC" : "", self->tls_ca ? " + client certificate" : "");
+    self->host->log(self->a, LGSP_LOG_INFO, "listening on %s://%s:%u%s (auth: %s; max body %zu "
+                                            "bytes)",
                     self->tls_cert ? "https" : "http", host, (unsigned)self->port, self->path,
-                    self->token ? "bearer token " : "", self->hmac_secret ? "hmac " : "",
-                    self->tls_ca ? "client certificate " : "", "required");
+                    auth + 3, self->max_body);
     return 0;
 }
 
