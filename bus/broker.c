@@ -1288,6 +1288,8 @@ static void s_release_units(broker_t *self)
             s_unit_enqueue(self, u);
         k++;
     }
+    if (k == 0)
+        return;
     memmove(self->held_units, self->held_units + k, (self->n_held_units - k) * sizeof *self->held_units);
     self->n_held_units -= k;
 }
