@@ -58,7 +58,7 @@ class Lgspd:
 
     def __init__(self, workdir, security="plain", clients=None, admins=None,
                  defaults=None, rules=None, map_size="256MiB", heartbeat_ms=500,
-                 log_level="info", bus=None, journal=None, adapters=None):
+                 log_level="info", bus=None, journal=None, adapters=None, adapters_yaml=None):
         self.workdir = workdir
         os.makedirs(workdir, exist_ok=True)
         self.security = security
@@ -72,6 +72,7 @@ class Lgspd:
         self.bus = bus or {}
         self.journal = journal or {}
         self.adapters = adapters or []        # list of dicts, as in lgspd.yaml's adapters:
+        self.adapters_yaml = adapters_yaml    # or the section as YAML text ("adapters:\n  - ...")
         self.journal_path = os.path.join(workdir, "journal")
         self.config_path = os.path.join(workdir, "lgspd.yaml")
         self.log_path = os.path.join(workdir, "lgspd.log")
@@ -124,6 +125,8 @@ class Lgspd:
         if self.adapters:
             # JSON is YAML (flow style): the dicts go in as they are.
             lines.append("adapters: %s" % json.dumps(self.adapters, ensure_ascii=False))
+        if self.adapters_yaml:
+            lines.append(self.adapters_yaml.rstrip("\n"))
         with open(self.config_path, "w") as f:
             f.write("\n".join(lines) + "\n")
 
