@@ -255,3 +255,44 @@ def table(result):
             s, r["expected"], r["stored"], r["quarantined"], "%.1f" % sec if sec else "-",
             "%.0f" % rate if sec else "-"))
     return "\n".join(lines)
+
+
+def main():
+    import argparse
+    import sys
+    ap = argparse.ArgumentParser(description="The six department systems -> lgspd, counted against the generator.")
+    ap.add_argument("--scale", type=float, default=0.01)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--timeout", type=float, default=900)
+    ap.add_argument("--only", default="", help="comma-separated systems (default all six)")
+    a = ap.parse_args()
+    systems = [s for s in a.only.split(",") if s] or SYSTEMS
+    print("generating the world (lgsp-gen --seed %d --scale %g) ..." % (a.seed, a.scale), flush=True)
+    with Departments(a.work, scale=a.scale, seed=a.seed, systems=systems) as dep:
+        dep.start()
+        total = sum(dep.expected().values())
+        print("lgsp-sim serves %d records through six protocols; lgspd %s ingests them "
+              "(metrics: http://127.0.0.1:%d/metrics)" % (total, dep.d.endpoint, dep.d.http_port), flush=True)
+
+        def progress(c, want, t):
+            got = sum(n for n, _ in c.values())
+            print("  %5.1f s: %d of %d records in the journal" % (t, got, total), flush=True)
+
+        res = dep.wait_ingested(timeout=a.timeout, progress=progress)
+        print(table(res))
+        ok = all(r["stored"] == r["expected"] for r in res.values())
+        secs = max((r["seconds"] or 0) for r in res.values())
+        print("all sources: %d records in %.1f s (%.0f records/s); journal counts %s the generator's" % (
+            sum(r["stored"] for r in res.values()), secs, sum(r["stored"] for r in res.values()) / secs
+            if secs else 0, "EQUAL" if ok else "DIFFER FROM"))
+        _, body = dep.d.http("/health")
+        h = json.loads(body)
+        bad = [x for x in h.get("adapters", []) if x["status"] != "running"]
+        for x in bad:
+            print("adapter %s: %s: %s" % (x["name"], x["status"], x["last_error"]))
+        sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
