@@ -829,7 +829,6 @@ static int s_on_item(void *arg, const fdrec_item_t *it)
             return 1;
         }
         self->file_bad++;
-        self->h->count(self->a, "quarantined", 1);
     } else {
         const char *const headers[] = { "lgsp-file", self->cur_name, NULL };
         lgsp_record_t r = {
@@ -863,10 +862,8 @@ static int s_on_item(void *arg, const fdrec_item_t *it)
                                            it->original ? (it->original_len > QUARANTINE_MAX ? QUARANTINE_MAX
                                                                                               : it->original_len)
                                                         : ql);
-            if (rc >= 0) {
+            if (rc >= 0)
                 self->file_bad++;
-                self->h->count(self->a, "quarantined", 1);
-            }
         } else if (rc >= 0) {
             self->file_records++;
         }
@@ -932,7 +929,6 @@ static int s_fail_file(fd_t *self, const char *name, size_t line, const char *wh
         self->batch = NULL;
         return rc;
     }
-    self->h->count(self->a, "quarantined", 1);
     self->h->log(self->a, LGSP_LOG_WARN, "%s: %s; moved to failed/", self->pos, why);
     rc = s_commit(self, self->upto, true, true);
     if (rc < 0)

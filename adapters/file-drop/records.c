@@ -662,7 +662,14 @@ static int s_read_csv(fdrec_t *self, const unsigned char *data, size_t len, vnco
         size_t line = csvread_line(rd);
         int stop = 0;
         if (rc == CSVREAD_ERROR) {
-            stop = s_bad(cb, arg, index++, line, raw, rl, csvread_error(rd));
+            if (self->o.final_newline && !csvread_terminated(rd)) {
+                /* e.g. a quote left open by the cut of a truncated file */
+                snprintf(self->reason, sizeof self->reason,
+                         "incomplete last line (no line end; truncated file?): %s", csvread_error(rd));
+                stop = s_bad(cb, arg, index++, line, raw, rl, self->reason);
+            } else {
+                stop = s_bad(cb, arg, index++, line, raw, rl, csvread_error(rd));
+            }
         } else if (rl == 0) {
             continue;       /* an empty line */
         } else if (self->o.final_newline && !csvread_terminated(rd)) {
