@@ -85,7 +85,6 @@ typedef struct {
     s_stream_t            *streams;
     size_t                 nstreams;
     odbc_conn_t           *conn;
-    uint64_t               connects;
     sqlrow_buf_t           json, sid, state, pos;
     char                  *pending[64];  /* the watermark of the rows in the batch (owned) */
     pthread_mutex_t        mu;           /* health, read by describe() from another thread */
@@ -416,7 +415,7 @@ static void s_report(s_self_t *self, const s_stream_t *st, const odbc_error_t *e
 {
     if (e->sqlstate[0])
         self->host->log(self->a, LGSP_LOG_ERROR, "%s: SQLSTATE %s: %s%s", st ? st->name : "connect",
-                        e->sqlstate, e->message, e->conn_lost ? " (connection lost: reconnecting)" : "");
+                        e->sqlstate, e->message, st && e->conn_lost ? " (connection lost)" : "");
     else
         self->host->log(self->a, LGSP_LOG_ERROR, "%s: %s", st ? st->name : "connect", e->message);
     s_health(self, "error: %s: %s%s%s%s", st ? st->name : "connect", e->sqlstate[0] ? "SQLSTATE " : "",
@@ -718,9 +717,9 @@ static int s_connect(s_self_t *self)
         s_report(self, NULL, &e);
         return -1;
     }
-    self->connects++;
-    if (self->connects > 1)
-        self->host->count(self->a, "reconnects", 1);
+    /* the host restarts a failed adapter (a new instance), so count every
+     * connection: after the first, each is a reconnect */
+    self->host->count(self->a, "connects", 1);
     self->host->log(self->a, LGSP_LOG_INFO, "connected: %s", odbc_conn_describe(self->conn));
     return 0;
 }
@@ -743,13 +742,25 @@ static int s_poll(void *vself, lgsp_adapter_t *a)
     s_self_t *self = vself;
     if (s_connect(self) < 0)
         return -1;
-    bool more = false, failed = false;
+    bool more = false, failed = false, reconnected = false;
     for (size_t i = 0; i < self->nstreams; i++) {
         if (self->host->stopping(a))
             return 0;
         s_stream_t *st = &self->streams[i];
         odbc_error_t e;
         int rc = s_page(self, st, &e);
+        if (rc < 0 && e.conn_lost && !reconnected) {
+            /* an idle connection the server or a firewall closed since the
+             * last poll: connect again and retry once, without counting a
+             * failure; a second loss in the same poll is one */
+            self->host->log(a, LGSP_LOG_WARN, "%s: SQLSTATE %s: %s: connection lost, reconnecting",
+                            st->name, e.sqlstate, e.message);
+            reconnected = true;
+            s_drop_connection(self);
+            if (s_connect(self) < 0)
+                return -1;
+            rc = s_page(self, st, &e);
+        }
         st->failed = rc < 0;
         if (rc > 0)
             more = true;
