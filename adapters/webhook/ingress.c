@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "webhook.h"
 
@@ -85,8 +86,44 @@ static const char *s_status_word(unsigned code)
     }
 }
 
+/* Logs a refusal or a rejected event as a warning, at most once a minute
+ * (a sender with a wrong secret would otherwise fill the log), with the
+ * client's address and how many there were since the last line. */
+static void s_ratelog(webhook_t *self, wh_ratelog_t *rl, struct MHD_Connection *conn,
+                      const char *what, unsigned code, const char *why)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000, n = 0;
+    pthread_mutex_lock(&rl->mu);
+    rl->pending++;
+    if (!rl->last_ms || now - rl->last_ms >= 60000) {
+        n = rl->pending;
+        rl->pending = 0;
+        rl->last_ms = now;
+    }
+    pthread_mutex_unlock(&rl->mu);
+    if (!n)
+        return;
+    char addr[INET6_ADDRSTRLEN] = "?";
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)ci->client_addr)->sin_addr, addr, sizeof addr);
+    else if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ci->client_addr)->sin6_addr, addr,
+                  sizeof addr);
+    if (n == 1)
+        self->host->log(self->a, LGSP_LOG_WARN, "%s: %u %s (from %s)", what, code, why, addr);
+    else
+        self->host->log(self->a, LGSP_LOG_WARN, "%s: %llu since the last report, the last: %u %s "
+                                                "(from %s)",
+                        what, (unsigned long long)n, code, why, addr);
+}
+
 static enum MHD_Result s_refuse(webhook_t *self, struct MHD_Connection *conn, s_req_t *req)
 {
+    s_ratelog(self, &self->refusals, conn, "request refused", req->status, req->why);
     atomic_fetch_add(&self->n_refused, 1);
     self->host->count(self->a, "requests_refused", 1);
     const char *hn = NULL, *hv = NULL;
@@ -214,6 +251,14 @@ static enum MHD_Result s_quarantine(webhook_t *self, struct MHD_Connection *conn
     if (rc < 0)
         return s_unavailable(self, conn, NULL, h->last_error(self->a));
     s_journal_state(self, true, NULL);
+    /* jansson quotes the token it stumbled on ("near 'Nguyễn'"): input,
+     * possibly personal data, which stays in the quarantine, not the log */
+    char logged[256];
+    snprintf(logged, sizeof logged, "%s", reason);
+    char *near = strstr(logged, " near '");
+    if (near)
+        snprintf(near, sizeof logged - (size_t)(near - logged), "%s", " (see the quarantine)");
+    s_ratelog(self, &self->rejects, conn, "event quarantined", 400, logged);
     atomic_fetch_add(&self->n_quarantined, 1);
     h->count(self->a, "events_quarantined", 1);
     return s_answer(conn, 400, "rejected", NULL, reason, NULL, NULL);

@@ -301,6 +301,8 @@ static int s_settings(webhook_t *self)
 static void s_free(webhook_t *self)
 {
     wh_backfill_free(self);
+    pthread_mutex_destroy(&self->refusals.mu);
+    pthread_mutex_destroy(&self->rejects.mu);
     char **strs[] = { &self->listen, &self->path, &self->token, &self->hmac_secret,
                       &self->hmac_header, &self->hmac_prefix, &self->id_field, &self->id_header,
                       &self->type_field, &self->type_header, &self->tls_cert, &self->tls_key,
@@ -370,6 +372,8 @@ LGSP_ADAPTER_EXPORT int lgsp_adapter_init(lgsp_adapter_t *a, const lgsp_host_api
         return LGSP_AE_NOMEM;
     self->a = a;
     self->host = host;
+    pthread_mutex_init(&self->refusals.mu, NULL);
+    pthread_mutex_init(&self->rejects.mu, NULL);
     int rc = s_settings(self);
     if (rc < 0) {
         s_free(self);

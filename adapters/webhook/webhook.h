@@ -10,6 +10,7 @@
 
 #include <curl/curl.h>
 #include <lgsp/adapter.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -18,6 +19,13 @@
 #include "whutil.h"
 
 struct MHD_Daemon;
+
+/* A warning logged at most once a minute, with how many happened. */
+typedef struct {
+    pthread_mutex_t mu;
+    uint64_t        last_ms;        /* when it was last logged (0: never) */
+    uint64_t        pending;        /* occurrences since */
+} wh_ratelog_t;
 
 typedef struct {
     /* settings: ingress */
@@ -59,6 +67,7 @@ typedef struct {
     bool        starting;           /* libmicrohttpd's messages are warnings while starting */
     atomic_bool journal_failing;    /* the last commit failed (log the changes only) */
     atomic_uint_fast64_t n_accepted, n_duplicates, n_refused, n_quarantined, n_failed;
+    wh_ratelog_t refusals, rejects;  /* refused requests (401, 403, 404, 405, 413), 400s */
 
     /* backfill */
     CURL       *curl;
