@@ -44,7 +44,8 @@ static struct {
 static void s_script(size_t n, const act_t *acts)
 {
     pthread_mutex_lock(&S.mu);
-    memcpy(S.script, acts, n * sizeof *acts);
+    if (n)
+        memcpy(S.script, acts, n * sizeof *acts);
     S.n = n;
     S.next = 0;
     S.requests = 0;

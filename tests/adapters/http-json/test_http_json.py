@@ -33,6 +33,7 @@ class QnPopulation(pulltest.Kind):
     plugin = "http-json"
     sim = "qn-population"
     content_type = "application/json"
+    retry_after = True
 
     def settings(self, url):
         return {"url": url, "page_size": "200", "records": "data", "total_pages": "total_pages",
