@@ -1027,10 +1027,12 @@ int fdrec_read(fdrec_t *self, const char *file_name, const void *data, size_t le
     if (!data)
         data = "";
     self->file = file_name;
+    regmatch_t m[MAX_GROUPS];
     for (int i = 0; i < MAX_GROUPS; i++)
-        self->m[i].rm_so = self->m[i].rm_eo = -1;
-    if (self->has_re && regexec(&self->re, file_name, MAX_GROUPS, self->m, 0) != 0)
+        m[i].rm_so = m[i].rm_eo = -1;
+    if (self->has_re && regexec(&self->re, file_name, MAX_GROUPS, m, 0) != 0)
         return s_errf(err, errsz, "the file name does not match name_regex");
+    memcpy(self->m, m, sizeof m);
     switch (self->o.format) {
     case FDREC_CSV:   return s_read_csv(self, data, len, enc, cb, arg, err, errsz, err_line);
     case FDREC_JSONL: return s_read_jsonl(self, data, len, enc, cb, arg, err, errsz);
