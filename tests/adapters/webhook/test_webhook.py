@@ -2,7 +2,7 @@
 lgsp-sim's dn-civil (pushes with HMAC signatures, duplicates, late events,
 retries; a paged REST backfill), checked against the generator's view.
 
-    test_webhook.py CASE      push | kill9 | refuse | tls
+    test_webhook.py CASE      push | kill9 | durable | refuse | tls
     test_webhook.py bench [--events N] [--conns C]   (not a test: events/s)
 
 push    every delivery from push_from is answered 202 the first time; the
@@ -12,6 +12,8 @@ kill9   lgspd is killed (-9) twice while the simulator pushes, and stays
         down long enough that the simulator parks events; after the
         restarts the backfill repairs them: the topic holds every event of
         the view once (history before push_from included), none twice.
+durable clients push on 4 connections while lgspd is killed (-9): every
+        event answered 202 is stored (no backfill to hide a loss).
 refuse  a wrong or missing bearer token or signature -> 401 and nothing
         stored; malformed JSON -> 400 and a quarantine entry with position,
         reason and the bytes; too big -> 413; wrong path -> 404; the
@@ -31,6 +33,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -340,6 +343,60 @@ def case_kill9():
     sanitizer_clean(d)
 
 
+def case_durable():
+    """202 means durable: clients push on 4 connections, lgspd is killed
+    (-9) under them; after the restart every event answered 202 is stored
+    (no backfill here to hide a loss). The clients then send everything
+    again: each event is stored once."""
+    wd = harness.workdir("webhook-durable")
+    port = free_port()
+    d = harness.Lgspd(wd, adapters=[adapter(port)])
+    d.start()
+    wait_for(lambda: listening(port), 15, "the webhook listening")
+    acked, sent, lock = set(), [], threading.Lock()
+
+    def client(k):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        i = k
+        try:
+            while True:
+                with lock:
+                    sent.append(i)
+                st, ans, _ = post(port, event(i), conn=conn)
+                if st == 202:
+                    with lock:
+                        acked.add("t-%06d" % i)
+                i += 4
+        except (OSError, http.client.HTTPException):
+            pass                     # lgspd is gone
+
+    th = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+    for t in th:
+        t.start()
+    time.sleep(1.5)
+    d.kill9()
+    for t in th:
+        t.join()
+    print("%d events sent, %d answered 202 before the kill" % (len(sent), len(acked)), flush=True)
+    check(len(acked) > 100, "events were accepted before the kill (%d)" % len(acked))
+    d.start()
+    wait_for(lambda: listening(port), 15, "the webhook listening again")
+    msgs = harness.read_topic(d.endpoint, TOPIC, expect=len(acked), idle=2)
+    ids = set(m.id for m in msgs)
+    check(acked <= ids, "every event answered 202 survived kill -9 (%d missing)" % len(acked - ids))
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    codes = [post(port, event(i), conn=conn)[0] for i in sorted(sent)]
+    conn.close()
+    check(set(codes) == {202}, "sent again: all answered 202 (%r)" % set(codes))
+    msgs = harness.read_topic(d.endpoint, TOPIC, expect=len(sent) + 1, idle=2)
+    ids = [m.id for m in msgs]
+    check(len(ids) == len(set(ids)) == len(sent), "each event stored once (%d messages, %d events)"
+          % (len(ids), len(sent)))
+    code = d.stop()
+    check(code == 0, "lgspd stops (exit %s)" % code)
+    sanitizer_clean(d)
+
+
 def case_refuse():
     wd = harness.workdir("webhook-refuse")
     port = free_port()
@@ -513,7 +570,8 @@ def main():
     if case == "bench":
         case_bench(sys.argv[2:])
         return 0
-    cases = {"push": case_push, "kill9": case_kill9, "refuse": case_refuse, "tls": case_tls}
+    cases = {"push": case_push, "kill9": case_kill9, "durable": case_durable, "refuse": case_refuse,
+             "tls": case_tls}
     if case not in cases:
         print(__doc__)
         return 2
