@@ -266,8 +266,13 @@ static json_t *s_fetch_page(webhook_t *self)
     if (!page && !self->host->stopping(self->a)) {
         atomic_fetch_add(&self->n_backfill_errors, 1);
         self->host->count(self->a, "backfill_errors", 1);
-        self->host->log(self->a, LGSP_LOG_WARN, "backfill: %s (%s): trying again at the next tick",
-                        err, self->bf_url);
+        /* a warning when it starts failing, not at every tick while it does */
+        self->host->log(self->a, self->bf_failing ? LGSP_LOG_DEBUG : LGSP_LOG_WARN,
+                        "backfill: %s (%s): trying again at every tick", err, self->bf_url);
+        self->bf_failing = true;
+    } else if (page && self->bf_failing) {
+        self->host->log(self->a, LGSP_LOG_INFO, "backfill: %s answers again", self->bf_url);
+        self->bf_failing = false;
     }
     return page;
 }

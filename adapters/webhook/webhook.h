@@ -79,6 +79,7 @@ typedef struct {
     uint64_t    scan_seen;          /*   events read in it */
     char      **ring;               /*   order values of its last bf_overlap + 1 events */
     uint64_t    scan_stored, scan_dups;
+    bool        bf_failing;         /* the last page could not be had (log the changes only) */
     atomic_uint_fast64_t n_backfilled, n_backfill_errors;
 } webhook_t;
 
