@@ -2,7 +2,7 @@
  * department drops export files (CSV, JSON lines, XML), reads each file
  * once it is stable, publishes one raw record per row / line / element
  * (records.h, decoding legacy encodings with vncodec.h) and moves the file
- * to done/ or failed/. docs/adapters/file-drop.md is the operator's guide.
+ * to done/ or failed/. adapters/file-drop/README.md is the operator's guide.
  *
  * Exactly once, per file:
  *   1. a stable file (same size, mtime and inode over `settle`) is renamed
@@ -548,8 +548,8 @@ static void s_map_refresh(fd_t *self)
     while (ok && (rc = csvread_next(rd)) != CSVREAD_END) {
         size_t rl;
         csvread_raw(rd, &rl);
-        if (rc == CSVREAD_ERROR || rl == 0)
-            continue;
+        if (rc == CSVREAD_ERROR || rl == 0 || !csvread_terminated(rd))
+            continue;       /* a last line without its line end may be cut short */
         if (kcol < 0) {
             for (size_t i = 0; i < csvread_nfields(rd); i++) {
                 const char *f = csvread_field(rd, i, NULL);
