@@ -43,6 +43,7 @@
  * says the link is dead) is closed and made again at the next poll. A row
  * that cannot become a record (text that does not convert, a NULL in the
  * id or watermark columns) goes to quarantine with its position and why. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -868,11 +869,23 @@ static int s_init(s_self_t *self)
     return 0;
 }
 
+/* unixODBC keeps process-wide state for as long as the process lives (the
+ * drivers it loaded, which stay loaded, and its configuration cache), and it
+ * is not made to be unloaded under them. lgspd unloads this plugin at exit,
+ * which would take libodbc.so with it (nothing else needs it): pin it. */
+static void s_pin_unixodbc(void)
+{
+    void *h = dlopen("libodbc.so.2", RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+    if (h)
+        dlclose(h);          /* RTLD_NODELETE stays; the reference goes */
+}
+
 LGSP_ADAPTER_EXPORT int lgsp_adapter_init(lgsp_adapter_t *a, const lgsp_host_api_t *host,
                                           lgsp_adapter_info_t *info, void **self_p)
 {
     if (!host || host->size < sizeof(lgsp_host_api_t) || !info)
         return -1;
+    s_pin_unixodbc();
     s_self_t *self = calloc(1, sizeof *self);
     if (!self)
         return LGSP_AE_NOMEM;
