@@ -107,7 +107,7 @@ void pullsrc_destroy(pullsrc_t **self_p)
 
 /* Commits the batch with the current state (frees the batch). An empty
  * batch whose state is what is already committed is only discarded. */
-static int s_commit(pullsrc_t *self, lgsp_batch_t *b)
+static int s_commit(pullsrc_t *self, lgsp_batch_t *b, long page)
 {
     size_t len = 0;
     char *state = incsync_dump(&self->st, &len);
@@ -134,7 +134,7 @@ static int s_commit(pullsrc_t *self, lgsp_batch_t *b)
     self->dirty = false;
     s_describe_update(self);
     self->host->log(self->a, LGSP_LOG_DEBUG, "page %ld: %llu stored, %llu duplicates, %llu quarantined",
-                    self->st.page, (unsigned long long)res.stored,
+                    page, (unsigned long long)res.stored,
                     (unsigned long long)res.duplicates, (unsigned long long)res.quarantined);
     return 0;
 }
@@ -179,7 +179,7 @@ static int s_add(pullsrc_t *self, lgsp_batch_t **b, long i, const pullsrc_item_t
             return rc < 0 ? rc : 0;
         }
         self->st.item = i;
-        rc = s_commit(self, *b);
+        rc = s_commit(self, *b, self->st.page);
         *b = self->host->batch_new(self->a);
         if (rc < 0)
             return rc;
@@ -210,7 +210,7 @@ static int s_malformed(pullsrc_t *self, const pullsrc_page_t *pg)
         return -1;
     }
     strcpy(self->st.bad, digest);
-    s_commit(self, b);
+    s_commit(self, b, self->st.page);
     return -1;
 }
 
@@ -289,10 +289,11 @@ static int s_page(pullsrc_t *self)
                 || (pg.total_pages < 0 && pg.total >= 0 && nth * self->conf.page_size >= pg.total)
                 || (pg.total_pages < 0 && pg.total < 0 && pg.count < self->conf.page_size);
     self->ops.release(self->impl);
+    long page = self->st.page;
     incsync_page_done(&self->st, &self->conf.sync, last);
     self->st.bad[0] = '\0';
     self->host->count(self->a, "pages", 1);
-    return s_commit(self, b);
+    return s_commit(self, b, page);
 }
 
 int pullsrc_poll(pullsrc_t *self)

@@ -3,6 +3,7 @@ lgsp-sim's qn-population (REST/JSON, paged, `since`), checked against the
 generator's view (qn-population/persons.jsonl).
 
     test_http_json.py CASE      full | kill9 | faults | changes | malformed
+    test_http_json.py bench [--scale 0.01] [--page-size N]     (not a test: records/s)
 
 The cases are in pulltest.py (shared with soap-xml); this file says how the
 source looks.
@@ -34,6 +35,7 @@ class QnPopulation(pulltest.Kind):
     sim = "qn-population"
     content_type = "application/json"
     retry_after = True
+    bench_page_size = 1000          # the simulator's largest
 
     def settings(self, url):
         return {"url": url, "page_size": "200", "records": "data", "total_pages": "total_pages",

@@ -4,6 +4,7 @@ TuThoiDiem), checked against the generator's view
 (dn-population/congdan.xml).
 
     test_soap_xml.py CASE      full | kill9 | faults | changes | malformed
+    test_soap_xml.py bench [--scale 0.01] [--page-size N]     (not a test: records/s)
 
 The cases are in ../http-json/pulltest.py (shared with http-json); this
 file says how the source looks.
@@ -78,6 +79,7 @@ class DnPopulation(pulltest.Kind):
     plugin = "soap-xml"
     sim = "dn-population"
     content_type = "application/xml"
+    bench_page_size = 500           # the simulator's largest
 
     def settings(self, url):
         resp = "/soap:Envelope/soap:Body/dc:LayDanhSachCongDanResponse"
