@@ -156,6 +156,48 @@ int adcfg_bool(const lgsp_host_api_t *h, lgsp_adapter_t *a, const char *path, bo
     return 0;
 }
 
+char *adcfg_secret(const lgsp_host_api_t *h, lgsp_adapter_t *a, const char *name,
+                   const char *file_setting, bool *out_absent)
+{
+    const char *inl = h->setting(a, name), *file = h->setting(a, file_setting);
+    *out_absent = false;
+    if (inl && *inl && file && *file) {
+        h->setting_error(a, file_setting, "give %s or %s, not both", name, file_setting);
+        return NULL;
+    }
+    if (inl && *inl) {
+        char *v = strdup(inl);
+        if (!v)
+            h->setting_error(a, name, "out of memory");
+        return v;
+    }
+    if (!file || !*file) {
+        *out_absent = true;
+        return NULL;
+    }
+    FILE *f = fopen(file, "rb");
+    if (!f) {
+        h->setting_error(a, file_setting, "%s: %m", file);
+        return NULL;
+    }
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    bool more = fgetc(f) != EOF;
+    fclose(f);
+    buf[n] = '\0';
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = '\0';
+    if (more || n == 0 || strlen(buf) != n || strchr(buf, '\n') || strchr(buf, '\r')) {
+        h->setting_error(a, file_setting, "%s: expected one line of at most 4095 bytes", file);
+        return NULL;
+    }
+    char *v = strdup(buf);
+    memset(buf, 0, sizeof buf);
+    if (!v)
+        h->setting_error(a, file_setting, "out of memory");
+    return v;
+}
+
 int adcfg_http(const lgsp_host_api_t *h, lgsp_adapter_t *a, httpfetch_opts_t *o)
 {
     long retries;
@@ -267,16 +309,25 @@ char **adcfg_headers(const lgsp_host_api_t *h, lgsp_adapter_t *a, const char *co
         if (s_push(&v, &n, key, json_string_value(val)) < 0)
             goto fail;
     }
-    const char *an = h->setting(a, "auth.header"), *av = h->setting(a, "auth.value");
+    const char *an = h->setting(a, "auth.header");
+    bool absent;
+    char *av = adcfg_secret(h, a, "auth.value", "auth.value_file", &absent);
+    if (!av && !absent)
+        goto fail;
     if (an && *an) {
         if (!av || !s_header_ok(an) || !s_header_ok(av) || strchr(an, ':')) {
             h->setting_error(a, av ? "auth.header" : "auth.value",
-                             av ? "expected a header name" : "required with auth.header");
+                             av ? "expected a header name" : "required with auth.header "
+                             "(or auth.value_file)");
+            free(av);
             goto fail;
         }
-        if (s_push(&v, &n, an, av) < 0)
+        int rc = s_push(&v, &n, an, av);
+        free(av);
+        if (rc < 0)
             goto fail;
-    } else if (av && *av) {
+    } else if (av) {
+        free(av);
         h->setting_error(a, "auth.header", "required with auth.value");
         goto fail;
     }

@@ -38,6 +38,13 @@ int adcfg_bool(const lgsp_host_api_t *h, lgsp_adapter_t *a, const char *path, bo
 int adcfg_parse_duration_ms(const char *text, uint64_t *out);
 int adcfg_parse_size(const char *text, size_t *out);
 
+/* A secret given inline (`name`) or in a file (`file_setting`, e.g.
+ * password_file: its content without the trailing newline), so config files
+ * can stay free of secrets. Caller frees; NULL after setting_error() (both
+ * given, unreadable file), or with *out_absent true when neither is set. */
+char *adcfg_secret(const lgsp_host_api_t *h, lgsp_adapter_t *a, const char *name,
+                   const char *file_setting, bool *out_absent);
+
 /* The HTTP options every pull plugin has: timeout, connect_timeout,
  * retries, backoff, backoff_max, retry_after_max, rate_limit (requests/s),
  * rate_burst, max_body. */
@@ -49,7 +56,7 @@ int adcfg_http(const lgsp_host_api_t *h, lgsp_adapter_t *a, httpfetch_opts_t *op
 int adcfg_incsync(const lgsp_host_api_t *h, lgsp_adapter_t *a, incsync_conf_t *c);
 
 /* Extra request headers from the `headers:` map and `auth.header` +
- * `auth.value` (e.g. X-API-Key), as a NULL-terminated array of
+ * `auth.value` or `auth.value_file` (e.g. X-API-Key), as a NULL-terminated array of
  * "Name: value" lines (caller frees with adcfg_headers_free). extra lines
  * (NULL-terminated, may be NULL) come first. */
 char **adcfg_headers(const lgsp_host_api_t *h, lgsp_adapter_t *a, const char *const *extra);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "adcfg.h"
@@ -118,12 +119,50 @@ static void test_headers(void **state)
     assert_non_null(strstr(c.error, "auth.value"));
 }
 
+static void test_secret(void **state)
+{
+    char path[] = "/tmp/adcfg-secret-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "s3cret\n", 7), 7);
+    close(fd);
+    bool absent;
+    const char *const file[] = {"password_file", path, "auth.header", "X-API-Key", "auth.value_file", path,
+                                NULL};
+    lgsp_adapter_t a = {.settings = file};
+    char *v = adcfg_secret(&th_host, &a, "password", "password_file", &absent);
+    assert_string_equal(v, "s3cret");
+    free(v);
+    char **h = adcfg_headers(&th_host, &a, NULL);
+    assert_non_null(h);
+    assert_string_equal(h[0], "X-API-Key: s3cret");
+    adcfg_headers_free(&h);
+
+    const char *const none[] = {NULL};
+    lgsp_adapter_t b = {.settings = none};
+    assert_null(adcfg_secret(&th_host, &b, "password", "password_file", &absent));
+    assert_true(absent);
+
+    const char *const both[] = {"password", "x", "password_file", path, NULL};
+    lgsp_adapter_t c = {.settings = both};
+    assert_null(adcfg_secret(&th_host, &c, "password", "password_file", &absent));
+    assert_false(absent);
+    assert_non_null(strstr(c.error, "not both"));
+
+    unlink(path);
+    lgsp_adapter_t d = {.settings = file};
+    assert_null(adcfg_secret(&th_host, &d, "password", "password_file", &absent));
+    assert_false(absent);
+    assert_non_null(strstr(d.error, "password_file"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parsers),
         cmocka_unit_test(test_settings),
         cmocka_unit_test(test_headers),
+        cmocka_unit_test(test_secret),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

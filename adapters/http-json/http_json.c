@@ -13,7 +13,7 @@
  *   total            (none)       path of the record count, e.g. "total"
  *   id_field         "id"         path of the record id in a record
  *   watermark_field  "updated_at" path of the watermark in a record ("" = none)
- *   auth.header / auth.value, headers: {name: value}    request headers
+ *   auth.header / auth.value (or auth.value_file), headers: {name: value}    request headers
  *   + the HTTP settings of adcfg_http() and the sync settings of adcfg_incsync()
  *   pages_per_poll   10           pages read per poll() before the host gets control back
  *

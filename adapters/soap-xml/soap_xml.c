@@ -8,7 +8,8 @@
  *   request_template_file  ... from a file (relative to lgspd's working directory)
  *                          placeholders ${since} ${page} ${page_size} ${username}
  *                          ${password}, XML-escaped on substitution
- *   username, password     for the template (e.g. a WS-Security UsernameToken)
+ *   username, password     for the template (e.g. a WS-Security UsernameToken);
+ *   password_file          ... the password from a file instead (one line)
  *   namespaces             {prefix: uri} for the XPaths
  *   records                XPath of the record elements
  *   id                     XPath of the record id, relative to a record (e.g. "@id")
@@ -16,7 +17,7 @@
  *   total_pages, total     XPaths of the page / record count (optional)
  *   page_size              100
  *   content_type           "text/xml; charset=utf-8"
- *   auth.header / auth.value, headers: {name: value}    more request headers
+ *   auth.header / auth.value (or auth.value_file), headers: {name: value}    more headers
  *   + the HTTP settings of adcfg_http() and the sync settings of adcfg_incsync()
  *   pages_per_poll         10
  *
@@ -42,7 +43,8 @@ typedef struct {
     const lgsp_host_api_t *host;
     lgsp_adapter_t        *a;
     const char            *endpoint;
-    const char            *username, *password;
+    const char            *username;
+    char                  *password;         /* inline or from password_file */
     long                   page_size;
     char                 **headers;
     soap_template_t       *tmpl;
@@ -81,6 +83,7 @@ static void s_destroy(soap_xml_t **self_p)
     }
     free(self->sc.ns);
     free(self->request);
+    free(self->password);
     free(self);
     *self_p = NULL;
 }
@@ -326,7 +329,10 @@ LGSP_ADAPTER_EXPORT int lgsp_adapter_init(lgsp_adapter_t *a, const lgsp_host_api
         goto fail;
     }
     self->username = adcfg_str(h, a, "username", "");
-    self->password = adcfg_str(h, a, "password", "");
+    bool absent;
+    self->password = adcfg_secret(h, a, "password", "password_file", &absent);
+    if (!self->password && !absent)
+        goto fail;
     if (s_template(self) < 0 || s_namespaces(self) < 0
         || s_xpath(self, "records", true, &self->sc.records) < 0
         || s_xpath(self, "id", true, &self->sc.id) < 0
