@@ -175,7 +175,8 @@ static void s_describe(void *impl, char *buf, size_t len)
     pullsrc_describe(self->src, buf, len);
 }
 
-/* An XPath setting, compiled; *out NULL when absent and not required. */
+/* An XPath setting, compiled and tried once (namespaces are read first);
+ * *out NULL when absent and not required. */
 static int s_xpath(soap_xml_t *self, const char *name, bool required, xmlXPathCompExprPtr *out)
 {
     const char *expr = self->host->setting(self->a, name);
@@ -188,6 +189,8 @@ static int s_xpath(soap_xml_t *self, const char *name, bool required, xmlXPathCo
     char err[300];
     if (!(*out = soappage_compile(expr, err, sizeof err)))
         return self->host->setting_error(self->a, name, "%s", err);
+    if (soappage_check(&self->sc, *out, !strcmp(name, "records"), err, sizeof err) < 0)
+        return self->host->setting_error(self->a, name, "'%s' %s", expr, err);
     return 0;
 }
 

@@ -188,6 +188,45 @@ xmlXPathCompExprPtr soappage_compile(const char *expr, char *err, size_t errlen)
     return c;
 }
 
+int soappage_check(const soappage_conf_t *c, xmlXPathCompExprPtr expr, bool nodeset, char *err,
+                   size_t errlen)
+{
+    static const char probe[] = "<x a=\"1\"><y b=\"2\">t</y></x>";
+    soappage_quiet();
+    xmlDocPtr doc = xmlReadMemory(probe, sizeof probe - 1, NULL, NULL, XML_PARSE_NONET);
+    xmlXPathContextPtr xp = doc ? xmlXPathNewContext(doc) : NULL;
+    if (!xp) {
+        xmlFreeDoc(doc);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    xmlXPathRegisterNs(xp, BAD_CAST "soap", BAD_CAST NS_SOAP11);
+    for (size_t i = 0; i < c->nns; i++)
+        xmlXPathRegisterNs(xp, BAD_CAST c->ns[i].prefix, BAD_CAST c->ns[i].uri);
+    xp->node = xmlDocGetRootElement(doc);
+    xmlResetLastError();
+    xmlXPathObjectPtr o = xmlXPathCompiledEval(expr, xp);
+    int rc = 0;
+    if (!o) {
+        xmlErrorPtr e = xmlGetLastError();
+        snprintf(err, errlen, "cannot be evaluated%s%s (a prefix missing from namespaces?)",
+                 e && e->message ? ": " : "", e && e->message ? e->message : "");
+        char *nl = strchr(err, '\n');
+        if (nl)
+            memmove(nl, nl + 1, strlen(nl));
+        rc = -1;
+    } else if (nodeset && o->type != XPATH_NODESET) {
+        snprintf(err, errlen, "does not select nodes (it gives a %s)",
+                 o->type == XPATH_STRING ? "string" : o->type == XPATH_NUMBER ? "number"
+                 : o->type == XPATH_BOOLEAN ? "boolean" : "value");
+        rc = -1;
+    }
+    xmlXPathFreeObject(o);
+    xmlXPathFreeContext(xp);
+    xmlFreeDoc(doc);
+    return rc;
+}
+
 static bool s_is(xmlNodePtr n, const char *ns, const char *name)
 {
     return n && n->type == XML_ELEMENT_NODE && !strcmp((const char *)n->name, name)
@@ -360,9 +399,10 @@ int soappage_parse(soappage_t *p, const soappage_conf_t *c, const char *body, si
         xmlXPathRegisterNs(p->xp, BAD_CAST c->ns[i].prefix, BAD_CAST c->ns[i].uri);
     p->nodes = xmlXPathCompiledEval(c->records, p->xp);
     if (!p->nodes || p->nodes->type != XPATH_NODESET) {
+        /* The settings' fault, not the answer's: fail without quarantine. */
         snprintf(pg->reason, sizeof pg->reason, "the records XPath %s",
                  p->nodes ? "does not select nodes" : "failed on this answer (an undeclared prefix?)");
-        return PULLSRC_MALFORMED;
+        return PULLSRC_FAILED;
     }
     pg->count = p->nodes->nodesetval ? p->nodes->nodesetval->nodeNr : 0;
     pg->total_pages = s_count(p, c->total_pages);

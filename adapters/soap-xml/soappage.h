@@ -71,6 +71,12 @@ typedef struct {
 /* Compiles an XPath expression; NULL with err filled when it is not one. */
 xmlXPathCompExprPtr soappage_compile(const char *expr, char *err, size_t errlen);
 
+/* Evaluates expr once on a small document with c's namespaces, so that a
+ * prefix missing from the settings is reported at start rather than at the
+ * first answer. nodeset: it must select nodes. 0, or -1 with err filled. */
+int soappage_check(const soappage_conf_t *c, xmlXPathCompExprPtr expr, bool nodeset, char *err,
+                   size_t errlen);
+
 /* Whether the bytes are a SOAP 1.1 or 1.2 fault; if so, fills `what` with
  * "soap:<code> fault: <faultstring> (<detail>)" and *retry with whether the
  * fault is the server's (Server / Receiver: worth another try). */

@@ -120,15 +120,23 @@ static void test_answer(void **state)
     assert_int_equal(pg.count, 0);
     assert_int_equal(pg.total_pages, 0);
     soappage_release(&p);
-    s_free_conf(&c);
 
-    /* an undeclared prefix in the records XPath fails the answer, loudly */
+    /* an undeclared prefix in the records XPath: found at start, and an
+     * answer read with it fails (not quarantined: the settings are wrong) */
     soappage_conf_t bad = s_conf(NS);
     bad.ns = NS + 1;
-    assert_int_equal(s_parse(&p, &bad, ANSWER, &pg), PULLSRC_MALFORMED);
+    char err[300];
+    assert_int_equal(soappage_check(&bad, bad.records, true, err, sizeof err), -1);
+    assert_non_null(strstr(err, "cannot be evaluated"));
+    assert_int_equal(soappage_check(&c, c.records, true, err, sizeof err), 0);
+    assert_int_equal(soappage_check(&c, c.total, true, err, sizeof err), -1);
+    assert_non_null(strstr(err, "does not select nodes (it gives a number)"));
+    assert_int_equal(soappage_check(&c, c.total, false, err, sizeof err), 0);
+    assert_int_equal(s_parse(&p, &bad, ANSWER, &pg), PULLSRC_FAILED);
     assert_non_null(strstr(pg.reason, "records XPath"));
     soappage_release(&p);
     s_free_conf(&bad);
+    s_free_conf(&c);
 }
 
 static void test_not_soap(void **state)
