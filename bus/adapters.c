@@ -676,7 +676,9 @@ static lgsp_adapter_t *s_load(adapters_t *host, const adapter_conf_t *c, char **
         goto fail;
     }
     /* RTLD_LOCAL: plugins never see each other's symbols. */
-    a->dl = dlopen(a->path, RTLD_NOW | RTLD_LOCAL);
+    /* NODELETE: a plugin's code stays mapped after dlclose, so a leak
+     * report at exit can still name its functions. */
+    a->dl = dlopen(a->path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (!a->dl) {
         snprintf(what, sizeof what, "cannot load %s: %s", a->path, dlerror());
         goto fail;
@@ -757,7 +759,9 @@ static int s_init(lgsp_adapter_t *a)
             s_set_error("adapter %s: init failed (%d)", a->name, rc);
         return -1;
     }
+    pthread_mutex_lock(&a->mu);
     a->initialized = true;
+    pthread_mutex_unlock(&a->mu);
     bool source = a->info.kind == LGSP_ADAPTER_SOURCE, sink = a->info.kind == LGSP_ADAPTER_SINK;
     const char *problem = NULL;
     if (!source && !sink)
@@ -778,9 +782,12 @@ static int s_init(lgsp_adapter_t *a)
 
 static void s_cleanup(lgsp_adapter_t *a)
 {
-    if (a->initialized && a->info.cleanup)
+    pthread_mutex_lock(&a->mu);
+    bool was = a->initialized;
+    a->initialized = false;     /* no describe() from now on */
+    pthread_mutex_unlock(&a->mu);
+    if (was && a->info.cleanup)
         a->info.cleanup(a->self, a);
-    a->initialized = false;
     a->self = NULL;
 }
 
@@ -831,7 +838,7 @@ static int s_run_push(lgsp_adapter_t *a, unsigned max_ticks, uint64_t deadline_m
                 rc = -1;
                 break;
             }
-            if (t > 0)
+            if (t > 0 && !h_stopping(a))
                 continue;
             if (max_ticks && ++ticks >= max_ticks)
                 break;
@@ -1197,6 +1204,16 @@ bool adapters_health(void *arg, json_t *health)
             "status", s_status_names[st], "records", (json_int_t) a->records,
             "quarantined", (json_int_t) a->quarantined, "failures", (json_int_t) a->failures,
             "last_error", a->last_error);
+        /* describe() runs under the lock that cleanup waits for, so self
+         * cannot be freed under it. */
+        if (o && a->initialized && a->info.describe && st == A_RUNNING) {
+            char desc[256] = "";
+            a->info.describe(a->self, desc, sizeof desc);
+            desc[sizeof desc - 1] = 0;
+            json_t *dv = json_string(desc);
+            if (dv)
+                json_object_set_new(o, "detail", dv);
+        }
         pthread_mutex_unlock(&a->mu);
         if (o)
             json_array_append_new(list, o);

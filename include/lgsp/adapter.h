@@ -228,7 +228,8 @@ typedef struct {
                     lgsp_outcome_t *out);
     /* Frees self. Called once after a successful init. */
     void (*cleanup)(void *self, lgsp_adapter_t *a);
-    /* A health line for /health (into buf), optional. */
+    /* A health line for /health ("detail"; into buf), optional. Called
+     * from another thread (the broker's), never during init or cleanup. */
     void (*describe)(void *self, char *buf, size_t len);
 } lgsp_adapter_info_t;
 
