@@ -18,7 +18,8 @@ Cases:
   faults     the simulator answers errors (count), drops and cuts
              connections, answers too slowly: the adapter retries
              (lgsp_adapter_http_retries_total and the log show it) and every
-             record arrives, changes made between faults too
+             record arrives, changes made between faults too; a request
+             hanging on the source does not hold lgspd's shutdown
   changes    changes on the simulator arrive after the next poll as new
              messages: exactly the new versions
   malformed  a scripted server (127.0.0.1, free port): records that cannot
@@ -357,7 +358,22 @@ def case_faults(kind):
             _check_changes(kind, msgs, view, batches, "faults")
             q = read_all(d, qtopic(kind), idle=1.0)
             check(len(q) == 0, "transient faults quarantine nothing (%d)" % len(q))
+            # A request hanging on a source that answers in 60 s, with a
+            # timeout of 120 s, does not hold lgspd's shutdown (the harness
+            # gives SIGTERM 30 s): the transfer is aborted.
             check(d.stop() == 0, "lgspd stops cleanly")
+            d.adapters = [kind.adapter(sim.where[kind.sim], timeout="120s")]
+            d.start()
+            sim.fault(mode="slow", count=0, delay_ms=60000)
+            sim.change(1)
+            h0 = sim.status()["fault"]["hits"]
+            wait_for(lambda: sim.status()["fault"]["hits"] > h0, 10, "a request held by the slow source")
+            try:
+                code = d.stop()
+            except RuntimeError as e:
+                code = str(e)
+            check(code == 0, "SIGTERM during a hanging request: lgspd stops at once, exit %s" % code)
+            sim.fault(mode="none")
     finally:
         sim.stop()
 
