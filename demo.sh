@@ -1,24 +1,40 @@
 #!/usr/bin/env bash
 # demo.sh — the lgsp demo from a fresh Debian 12 machine: installs what it
-# needs, builds a release build, starts lgspd on loopback, publishes 100,000
-# messages (1 KiB JSON records) while a consumer group reads them, and
-# prints throughput, lag and what the journal holds.
-#   ./demo.sh [N]        N messages (default 100000)
+# needs and makes a release build, then
+#   1. the six department systems: lgsp-gen makes a synthetic world (scale
+#      0.01, ~80k records), lgsp-sim serves it through the six protocols
+#      (REST/JSON, SOAP, XML drop, PostgreSQL, legacy-encoded CSV drop,
+#      webhook), lgspd ingests all six with the adapters of
+#      config/departments.yaml, and the per-source counts in the journal are
+#      compared with the generator's;
+#   2. the bus: 100,000 messages of 1 KiB published while a consumer group
+#      reads them, with throughput, lag and what the journal holds.
+#   ./demo.sh [N] [SCALE]   N messages (default 100000), world scale (default 0.01)
 set -euo pipefail
 cd "$(dirname "$0")"
 N="${1:-100000}"
+SCALE="${2:-0.01}"
 ./deps.sh
 if [ ! -f build-release/build.ninja ]; then
   meson setup build-release --buildtype=release -Dtests=disabled >/dev/null
 fi
-ninja -C build-release bus/lgspd bus/lgsp >/dev/null
+ninja -C build-release >/dev/null
 LGSPD="$PWD/build-release/bus/lgspd"
 LGSP="$PWD/build-release/bus/lgsp"
 
 work="$(mktemp -d /tmp/lgsp-demo.XXXXXX)"
+chmod 755 "$work"   # the simulated PostgreSQL runs as another user under it
 pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
+
+echo "== 1. six department systems -> lgspd (config/departments.yaml)"
+LGSPD="$LGSPD" LGSP_GEN="$PWD/build-release/sim/gen/lgsp-gen" \
+  LGSP_SIM="$PWD/build-release/sim/servers/lgsp-sim" LGSP_ADAPTER_PATH="$PWD/build-release/adapters" \
+  LGSP_SHARED="$PWD/../shared/data" PYTHONPATH="$PWD/tests/integration" \
+  /usr/bin/python3 tests/integration/departments.py --work "$work/departments" --scale "$SCALE"
+echo
+echo "== 2. the bus: $N messages of 1 KiB, published and consumed"
 
 # Plain mode is for local development only; production configs use Curve
 # (config/lgspd.yaml). Ports are picked by the kernel: loopback only.
