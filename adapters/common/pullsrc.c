@@ -86,10 +86,12 @@ pullsrc_t *pullsrc_new(const lgsp_host_api_t *host, lgsp_adapter_t *a, const pul
         pullsrc_destroy(&self);
         return NULL;
     }
-    if (self->st.watermark || self->st.in_pass)
-        host->log(a, LGSP_LOG_INFO, "resuming: watermark %s%s, page %ld item %ld",
+    if (self->st.in_pass)
+        host->log(a, LGSP_LOG_INFO, "resuming: watermark %s, the pass since %s at page %ld item %ld",
                   self->st.watermark ? self->st.watermark : "(none)",
-                  self->st.in_pass ? " (pass in progress)" : "", self->st.page, self->st.item);
+                  self->st.since ? self->st.since : "(all)", self->st.page, self->st.item + 1);
+    else if (self->st.watermark)
+        host->log(a, LGSP_LOG_INFO, "resuming: watermark %s", self->st.watermark);
     return self;
 }
 
