@@ -17,6 +17,7 @@
 #include <sql.h>
 #include <sqlext.h>
 #include <sqlucode.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,9 @@ struct odbc_conn {
     SQLHENV        env;
     SQLHDBC        dbc;
     bool           open;
+    pthread_mutex_t busy_mu;         /* busy and canceled, for odbc_conn_cancel() */
+    SQLHSTMT       busy;             /* the statement running now */
+    bool           canceled;
     sqlrow_iconv_t cv;
     odbc_stmt_t   *stmts;            /* statements made on this connection */
     char           describe[256];
@@ -161,6 +165,7 @@ odbc_conn_t *odbc_conn_new(odbc_error_t *err)
         return NULL;
     }
     self->cv.to_utf8 = self->cv.to_utf16 = (iconv_t) -1;
+    pthread_mutex_init(&self->busy_mu, NULL);
     if (sqlrow_iconv_open(&self->cv) < 0) {
         s_err_set(err, "", "%s", "iconv cannot convert between UTF-16 and UTF-8");
         free(self);
@@ -188,8 +193,30 @@ void odbc_conn_destroy(odbc_conn_t **self_p)
     if (self->env)
         SQLFreeHandle(SQL_HANDLE_ENV, self->env);
     sqlrow_iconv_close(&self->cv);
+    pthread_mutex_destroy(&self->busy_mu);
     free(self);
     *self_p = NULL;
+}
+
+void odbc_conn_cancel(odbc_conn_t *self)
+{
+    pthread_mutex_lock(&self->busy_mu);
+    self->canceled = true;
+    /* SQLCancel from another thread is how ODBC interrupts a running
+     * statement (psqlODBC sends the server a cancel request) */
+    if (self->busy)
+        SQLCancel(self->busy);
+    pthread_mutex_unlock(&self->busy_mu);
+}
+
+/* Marks a statement as running (or not); false if canceled already. */
+static bool s_busy(odbc_conn_t *self, SQLHSTMT h)
+{
+    pthread_mutex_lock(&self->busy_mu);
+    bool go = !self->canceled || !h;
+    self->busy = go ? h : SQL_NULL_HSTMT;
+    pthread_mutex_unlock(&self->busy_mu);
+    return go;
 }
 
 bool odbc_conn_is_open(const odbc_conn_t *self)
@@ -584,7 +611,12 @@ int odbc_stmt_execute(odbc_stmt_t *self, odbc_error_t *err)
     self->fetched = 0;
     self->cur = 0;
     self->end = false;
+    if (!s_busy(self->conn, self->h)) {
+        s_err_set(err, "HY008", "%s", "canceled: the adapter is stopping");
+        return -1;
+    }
     SQLRETURN r = SQLExecute(self->h);
+    s_busy(self->conn, SQL_NULL_HSTMT);
     if (r == SQL_NO_DATA)
         r = SQL_SUCCESS;           /* a result with no rows */
     if (!SQL_SUCCEEDED(r)) {
@@ -682,7 +714,12 @@ int odbc_stmt_next(odbc_stmt_t *self, const sqlrow_cell_t **cells, const char **
             return 0;
         self->fetched = 0;
         self->cur = 0;
+        if (!s_busy(self->conn, self->h)) {
+            s_err_set(err, "HY008", "%s", "canceled: the adapter is stopping");
+            return -1;
+        }
         SQLRETURN r = SQLFetch(self->h);
+        s_busy(self->conn, SQL_NULL_HSTMT);
         if (r == SQL_NO_DATA || (SQL_SUCCEEDED(r) && self->fetched == 0)) {
             self->end = true;
             return 0;

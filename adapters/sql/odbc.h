@@ -32,6 +32,10 @@ int  odbc_conn_open(odbc_conn_t *self, const char *connstr, unsigned login_timeo
 /* Closes the connection and every statement made on it. */
 void odbc_conn_close(odbc_conn_t *self);
 bool odbc_conn_is_open(const odbc_conn_t *self);
+/* Thread-safe: cancels the statement running on the connection (if any)
+ * and makes every later execution or fetch fail at once (SQLSTATE HY008).
+ * For a stopping adapter whose thread waits on a slow query. */
+void odbc_conn_cancel(odbc_conn_t *self);
 /* "PostgreSQL 15.18 via psqlodbcw.so 13.02.0000" (borrowed). */
 const char *odbc_conn_describe(const odbc_conn_t *self);
 

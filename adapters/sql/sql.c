@@ -51,6 +51,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "lgsp/adapter.h"
 #include "odbc.h"
@@ -88,8 +89,12 @@ typedef struct {
     odbc_conn_t           *conn;
     sqlrow_buf_t           json, sid, state, pos;
     char                  *pending[64];  /* the watermark of the rows in the batch (owned) */
-    pthread_mutex_t        mu;           /* health, read by describe() from another thread */
+    pthread_mutex_t        mu;           /* health (describe() reads it on another thread), quit */
     char                   health[1024];
+    pthread_t              watcher;      /* cancels a running query when lgspd stops */
+    bool                   watching;
+    bool                   quit;
+    pthread_cond_t         quit_cv;
 } s_self_t;
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -765,6 +770,10 @@ static int s_poll(void *vself, lgsp_adapter_t *a)
         st->failed = rc < 0;
         if (rc > 0)
             more = true;
+        if (rc < 0 && self->host->stopping(a)) {
+            self->host->log(a, LGSP_LOG_INFO, "%s: stopped (%s)", st->name, e.message);
+            return 0;
+        }
         if (rc < 0) {
             s_report(self, st, &e);
             failed = true;
@@ -780,11 +789,49 @@ static int s_poll(void *vself, lgsp_adapter_t *a)
     return more ? 1 : 0;
 }
 
+/* The watcher: a query can wait long (a table locked by maintenance, a
+ * slow database) and lgspd joins the adapter's thread when it stops, so when
+ * the host says stop, the running statement is cancelled (SQLCancel) and the
+ * poll returns. */
+static void *s_watch(void *arg)
+{
+    s_self_t *self = arg;
+    pthread_mutex_lock(&self->mu);
+    while (!self->quit) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += 100 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&self->quit_cv, &self->mu, &ts);
+        if (self->quit)
+            break;
+        pthread_mutex_unlock(&self->mu);
+        bool stop = self->host->stopping(self->a);
+        if (stop)
+            odbc_conn_cancel(self->conn);
+        pthread_mutex_lock(&self->mu);
+        if (stop)
+            break;
+    }
+    pthread_mutex_unlock(&self->mu);
+    return NULL;
+}
+
 static void s_cleanup(void *vself, lgsp_adapter_t *a)
 {
     s_self_t *self = vself;
     if (!self)
         return;
+    if (self->watching) {
+        pthread_mutex_lock(&self->mu);
+        self->quit = true;
+        pthread_cond_signal(&self->quit_cv);
+        pthread_mutex_unlock(&self->mu);
+        pthread_join(self->watcher, NULL);
+    }
     for (size_t i = 0; i < self->nstreams; i++)
         s_stream_free(&self->streams[i]);
     free(self->streams);
@@ -800,6 +847,7 @@ static void s_cleanup(void *vself, lgsp_adapter_t *a)
     sqlrow_buf_free(&self->state);
     sqlrow_buf_free(&self->pos);
     pthread_mutex_destroy(&self->mu);
+    pthread_cond_destroy(&self->quit_cv);
     free(self);
 }
 
@@ -860,6 +908,11 @@ static int s_init(s_self_t *self)
     }
     if (s_load_state(self) < 0)
         return -1;
+    if (pthread_create(&self->watcher, NULL, s_watch, self) != 0) {
+        h->log(a, LGSP_LOG_ERROR, "cannot start a thread");
+        return -1;
+    }
+    self->watching = true;
     for (size_t i = 0; i < self->nstreams; i++) {
         const s_stream_t *st = &self->streams[i];
         if (st->rows)
@@ -892,6 +945,11 @@ LGSP_ADAPTER_EXPORT int lgsp_adapter_init(lgsp_adapter_t *a, const lgsp_host_api
     self->a = a;
     self->host = host;
     pthread_mutex_init(&self->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&self->quit_cv, &ca);
+    pthread_condattr_destroy(&ca);
     int rc = s_init(self);
     if (rc < 0) {
         s_cleanup(self, a);
