@@ -533,24 +533,42 @@ static int s_commit(s_self_t *self, s_stream_t *st, lgsp_batch_t *b, uint64_t ro
     return 0;
 }
 
-/* Quarantines one row, or adds its record; commits a full batch first. */
-static int s_add(s_self_t *self, s_stream_t *st, lgsp_batch_t **b, uint64_t rowno,
+/* Adds a record (or quarantines a row when rec is NULL); a full batch is
+ * committed first with the watermark of the rows before this one. */
+static int s_put(s_self_t *self, s_stream_t *st, lgsp_batch_t **b, uint64_t rowno,
                  const lgsp_record_t *rec, const char *reason, const void *orig, size_t orig_len)
 {
-    for (int attempt = 0; attempt < 2; attempt++) {
-        int rc = rec ? self->host->batch_add(*b, rec)
-                     : self->host->batch_quarantine(*b, self->pos.data, reason, orig, orig_len);
-        if (rc != LGSP_AE_TOO_BIG || attempt == 1)
-            return rc;
-        /* the batch is full: commit what precedes this row */
-        rc = s_commit(self, st, *b, rowno - 1);
-        *b = NULL;
-        if (rc < 0)
-            return rc;
-        if (!(*b = self->host->batch_new(self->a)))
-            return LGSP_AE_NOMEM;
+    int rc = rec ? self->host->batch_add(*b, rec)
+                 : self->host->batch_quarantine(*b, self->pos.data, reason, orig, orig_len);
+    if (rc != LGSP_AE_TOO_BIG || self->host->batch_count(*b) == 0)
+        return rc;
+    rc = s_commit(self, st, *b, rowno - 1);
+    *b = NULL;
+    if (rc < 0)
+        return rc;
+    if (!(*b = self->host->batch_new(self->a)))
+        return LGSP_AE_NOMEM;
+    return rec ? self->host->batch_add(*b, rec)
+               : self->host->batch_quarantine(*b, self->pos.data, reason, orig, orig_len);
+}
+
+/* As s_put; a row the host refuses as a record (an id too long, more bytes
+ * than a message may have) is quarantined instead, with the start of its
+ * JSON, so that one row cannot stop the stream. *quarantined says which. */
+static int s_add(s_self_t *self, s_stream_t *st, lgsp_batch_t **b, uint64_t rowno,
+                 const lgsp_record_t *rec, const char *reason, const void *orig, size_t orig_len,
+                 bool *quarantined)
+{
+    *quarantined = rec == NULL;
+    int rc = s_put(self, st, b, rowno, rec, reason, orig, orig_len);
+    if (rec && *b && (rc == LGSP_AE_INVALID || rc == LGSP_AE_TOO_BIG)) {
+        char why[600];
+        snprintf(why, sizeof why, "cannot be a record: %.500s", self->host->last_error(self->a));
+        *quarantined = true;
+        rc = s_put(self, st, b, rowno, NULL, why, rec->payload,
+                   rec->payload_len < 65536 ? rec->payload_len : 65536);
     }
-    return -1;
+    return rc;
 }
 
 /* One page of a stream: 1 = a full page (more may wait), 0 = caught up,
@@ -590,6 +608,7 @@ static int s_page(s_self_t *self, s_stream_t *st, odbc_error_t *e)
     }
     const uint64_t base = st->rows;   /* st->rows moves when a full batch is committed */
     uint64_t n = 0, quarantined = 0;
+    char last_why[800] = "";
     bool advanced = false;
     int rc = 0;
     for (;;) {
@@ -636,11 +655,10 @@ static int s_page(s_self_t *self, s_stream_t *st, odbc_error_t *e)
             raw = self->json.data;
             raw_len = self->json.len;
         }
-        if (why) {
-            rc = s_add(self, st, &b, rowno, NULL, why, raw, raw_len);
-            quarantined++;
-            h->log(self->a, LGSP_LOG_WARN, "%s: quarantined: %s", pos, why);
-        } else {
+        bool q = false;
+        if (why)
+            rc = s_add(self, st, &b, rowno, NULL, why, raw, raw_len, &q);
+        else {
             lgsp_record_t rec = {
                 .size = sizeof rec,
                 .source_id = self->sid.data,
@@ -650,10 +668,15 @@ static int s_page(s_self_t *self, s_stream_t *st, odbc_error_t *e)
                 .position = pos,
                 .headers = headers,
             };
-            rc = s_add(self, st, &b, rowno, &rec, NULL, NULL, 0);
+            rc = s_add(self, st, &b, rowno, &rec, NULL, NULL, 0, &q);
         }
         if (rc < 0)
             break;          /* s_add set b to NULL if a commit took it */
+        if (q) {
+            quarantined++;
+            snprintf(last_why, sizeof last_why, "%s: %s", pos, why ? why : "refused by the host");
+            h->log(self->a, LGSP_LOG_DEBUG, "%s: quarantined: %s", pos, why ? why : "refused by the host");
+        }
         if (!wm_null) {
             for (size_t c = 0; c < st->ncols; c++) {
                 const sqlrow_cell_t *cell = &cells[st->wm_idx[c]];
@@ -690,7 +713,8 @@ static int s_page(s_self_t *self, s_stream_t *st, odbc_error_t *e)
     }
     h->count(self->a, "rows_read", n);
     if (quarantined)
-        h->count(self->a, "rows_quarantined", quarantined);
+        h->log(self->a, LGSP_LOG_WARN, "%s: %" PRIu64 " of %" PRIu64 " rows quarantined (the last, %s)",
+               st->name, quarantined, n, last_why);
     h->log(self->a, LGSP_LOG_DEBUG, "%s: %" PRIu64 " rows (%" PRIu64 " quarantined), %" PRIu64 " in all",
            st->name, n, quarantined, st->rows);
     bool full = limited && n >= (uint64_t) self->page_size;

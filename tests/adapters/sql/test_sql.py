@@ -335,7 +335,21 @@ def case_ingest():
             "watermark": ["ts", "id"], "initial": ["1900-01-01 00:00:00+00", "0"], "id": "o:{id}",
         }
         q = w.adapter("dn-land-q", page_size=5, streams=[ties, micro])
-        d = lgspd(w, [w.adapter(page_size=100), q])
+        # Third adapter: values longer than the bound buffers (max_chars 64:
+        # fetched whole with SQLGetData), and ids longer than the bus takes
+        # (the host refuses the record: quarantined, the stream goes on).
+        big = {
+            "name": "big",
+            "query": "SELECT g.id, CASE WHEN g.id % 11 = 0 THEN repeat('k', 300) || g.id ELSE 'g:' || g.id END AS k, "
+                     "repeat(coalesce(g.so_vao_so, '-') || ' Đà Nẵng ', 300 + (g.id % 7)::int) AS long_text, "
+                     "g.updated_at::text AS updated_at FROM giay_chung_nhan g "
+                     "WHERE (g.updated_at, g.id) > (CAST(? AS timestamptz), CAST(? AS bigint)) "
+                     "ORDER BY g.updated_at, g.id LIMIT ?",
+            "watermark": ["updated_at", "id"], "initial": ["-infinity", "0"], "id": "{k}",
+        }
+        b = w.adapter("dn-land-big", page_size=50, streams=[big])
+        b["settings"]["max_chars"] = "64"
+        d = lgspd(w, [w.adapter(page_size=100), q, b])
         try:
             wait_for(lambda: metric(d, "lgsp_adapter_records_total") >= total, 120, "the first ingest")
             msgs = read_all(d, "raw.dn-land", total)
@@ -398,6 +412,26 @@ def case_ingest():
                   "quarantined rows carry source, position and reason (%s)"
                   % (quar[0].headers if quar else None))
             check(all(json.loads(m.payload)["ma"] is None for m in quar), "quarantine keeps the row as JSON")
+
+            # the third adapter
+            certs = dict(l.split("|", 1) for l in
+                         w.psql("SELECT id || '|' || coalesce(so_vao_so, '-') FROM giay_chung_nhan").split("\n") if l)
+            n_long = len([i for i in certs if int(i) % 11 == 0])
+            wait_for(lambda: metric(d, "lgsp_adapter_records_total", "dn-land-big") >= len(certs) - n_long, 60,
+                     "dn-land-big")
+            bm = read_all(d, "raw.dn-land-big", None, idle=2)
+            latest = {}
+            for m in bm:
+                latest[m.headers["lgsp-source-id"]] = json.loads(m.payload)
+            check(set(latest) == set("g:" + i for i in certs if int(i) % 11), "big: every certificate with a short id")
+            bad = [k for k, p in latest.items()
+                   if p["long_text"] != (certs[str(p["id"])] + " Đà Nẵng ") * (300 + p["id"] % 7)]
+            check(not bad and latest, "big: values of 5,000+ characters arrive whole (%d differ)" % len(bad))
+            bq = read_all(d, "quarantine.dn-land-big", None, idle=2)
+            check(set(json.loads(m.payload)["id"] for m in bq) == set(int(i) for i in certs if int(i) % 11 == 0)
+                  and all("cannot be a record: source_id longer than" in m.headers.get("lgsp-reason", "") for m in bq),
+                  "big: rows whose id the bus refuses are quarantined with the host's reason (%d; %s)"
+                  % (len(bq), bq[0].headers.get("lgsp-reason") if bq else None))
             st = d.stop()
             check(st == 0, "lgspd stops cleanly (exit %s; LeakSanitizer reports fail it)" % st)
         finally:
