@@ -211,7 +211,44 @@ def case_sink(security="plain"):
     d.stop()
 
 
-CASES = {"resume": case_resume, "isolation": case_isolation, "check_config": case_check_config,
+def case_sdk():
+    """The plugin SDK as an engineer outside the tree gets it: install, then
+    build the example with pkg-config only, and run it with lgsp-adapter-test."""
+    build_root = sys.argv[2]
+    wd = harness.workdir("adapter-sdk")
+    dest = os.path.join(wd, "dest")
+    r = subprocess.run(["meson", "install", "-C", build_root, "--destdir", dest, "--quiet"],
+                       capture_output=True, text=True)
+    check(r.returncode == 0, "meson install --destdir: %s" % r.stderr[-500:])
+    pcs = [os.path.join(dp, f) for dp, _, fs in os.walk(dest) for f in fs if f == "lgsp-adapter.pc"]
+    check(len(pcs) == 1, "lgsp-adapter.pc installed")
+    if not pcs:
+        return
+    env = dict(os.environ, PKG_CONFIG_PATH=os.path.dirname(pcs[0]), PKG_CONFIG_SYSROOT_DIR=dest)
+    cflags = subprocess.run(["pkg-config", "--cflags", "lgsp-adapter", "jansson"], capture_output=True,
+                            text=True, env=env).stdout.split()
+    plugindir = subprocess.run(["pkg-config", "--variable=plugindir", "lgsp-adapter"], capture_output=True,
+                               text=True, env=env).stdout.strip()
+    check(plugindir.endswith("/lgsp/adapters"), "pkg-config names the plugin folder: %s" % plugindir)
+    src = os.path.join(harness.ROOT, "adapters", "example", "example.c")
+    so = os.path.join(wd, "lgsp-adapter-mine.so")
+    r = subprocess.run(["cc", "-shared", "-fPIC", "-fvisibility=hidden"] + cflags + [src, "-o", so, "-ljansson"],
+                       capture_output=True, text=True)
+    check(r.returncode == 0, "the example builds outside the tree: %s" % r.stderr[-500:])
+    syms = subprocess.run(["nm", "-D", "--defined-only", so], capture_output=True, text=True).stdout
+    exported = sorted(l.split()[-1] for l in syms.splitlines() if " T " in l)
+    check(exported == ["lgsp_adapter_abi", "lgsp_adapter_init"], "it exports only the two entry points: %s" % exported)
+    src_file = os.path.join(wd, "in.jsonl")
+    write_lines(src_file, 0, 5)
+    d = harness.Lgspd(wd, adapters=[{"name": "mine", "plugin": so, "settings": {"file": src_file}}])
+    d.write_config()
+    tool = os.path.join(os.path.dirname(harness.find_lgspd()), "lgsp-adapter-test")
+    r = subprocess.run([tool, "-c", d.config_path, "-a", "mine", "-s", os.path.join(wd, "st"), "-w", wd],
+                       capture_output=True, text=True)
+    check(r.returncode == 0 and len(r.stdout.splitlines()) == 5, "the plugin built outside runs: %s" % r.stderr)
+
+
+CASES = {"sdk": case_sdk, "resume": case_resume, "isolation": case_isolation, "check_config": case_check_config,
          "sink": case_sink, "curve_sink": lambda: case_sink("curve")}
 
 if __name__ == "__main__":
