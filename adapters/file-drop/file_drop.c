@@ -68,13 +68,15 @@ typedef struct {
     char           name[32];  /* as written in the map, for messages */
 } map_entry_t;
 
-/* The committed state (see the file comment). */
+/* One file of the state (see the file comment): the files of the open
+ * batch, and finished ones not moved out of .inprogress/ yet. */
 typedef struct {
-    char    *file;
+    char    *name;
     char     sha256[65];
-    uint64_t done;
+    uint64_t done;            /* items (records and quarantined) committed */
     bool     complete, failed;
-} fd_state_t;
+    bool     gone;            /* moved out after its commit: dropped at the next compaction */
+} fd_entry_t;
 
 typedef struct {
     lgsp_adapter_t        *a;
@@ -104,16 +106,17 @@ typedef struct {
     /* the folder as last scanned */
     cand_t        *cands;
     size_t         ncands;
-    /* state */
-    fd_state_t     st;
+    /* state: what the next commit says, what the last one said before */
+    fd_entry_t    *ents;
+    size_t         nents;
     bool           st_loaded;
     /* the file being read */
+    size_t         cur;           /* its entry */
     const char    *cur_name;
-    char           cur_hash[65];
     uint64_t       skip;          /* items committed before a restart */
-    uint64_t       upto;          /* items handed to the batch so far */
     lgsp_batch_t  *batch;
-    size_t         in_batch;
+    size_t         in_batch;      /* records and quarantined items in the open batch */
+    size_t         files_in_batch;
     int            cb_error;       /* < 0: a host call failed during the read */
     uint64_t       file_records, file_bad;
     char           pos[PATH_MAX + 32];
@@ -417,10 +420,56 @@ static void s_set_current(fd_t *self, const char *name)
 
 /* ---- state ------------------------------------------------------------ */
 
-static void s_state_clear(fd_state_t *st)
+/* The state committed with each batch:
+ *   {"v":2,"files":[{"file":NAME,"sha256":HEX,"done":N,"complete":B,"failed":B},...]}
+ * One entry per file of the batch (small files share a batch, so that a
+ * folder of many small exports is not one journal commit per file) and per
+ * finished file that could not be moved out yet. */
+
+static void s_ents_free(fd_t *self)
 {
-    free(st->file);
-    memset(st, 0, sizeof *st);
+    for (size_t i = 0; i < self->nents; i++)
+        free(self->ents[i].name);
+    free(self->ents);
+    self->ents = NULL;
+    self->nents = 0;
+}
+
+/* Drops the entries of files moved out. Never while a file is read (its
+ * entry index would move). */
+static void s_ents_compact(fd_t *self)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < self->nents; i++) {
+        if (self->ents[i].gone)
+            free(self->ents[i].name);
+        else
+            self->ents[k++] = self->ents[i];
+    }
+    self->nents = k;
+}
+
+static fd_entry_t *s_ent_find(fd_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->nents; i++)
+        if (!self->ents[i].gone && strcmp(self->ents[i].name, name) == 0)
+            return &self->ents[i];
+    return NULL;
+}
+
+static fd_entry_t *s_ent_add(fd_t *self, const char *name)
+{
+    fd_entry_t *n = realloc(self->ents, (self->nents + 1) * sizeof *n);
+    if (!n)
+        return NULL;
+    self->ents = n;
+    fd_entry_t *e = &self->ents[self->nents];
+    memset(e, 0, sizeof *e);
+    e->name = strdup(name);
+    if (!e->name)
+        return NULL;
+    self->nents++;
+    return e;
 }
 
 static int s_state_load(fd_t *self)
@@ -432,21 +481,28 @@ static int s_state_load(fd_t *self)
         self->h->log(self->a, LGSP_LOG_ERROR, "cannot read the state: %s", self->h->last_error(self->a));
         return -1;
     }
-    s_state_clear(&self->st);
+    s_ents_free(self);
     if (p && len) {
         json_error_t je;
         json_t *j = json_loadb(p, len, 0, &je);
-        const char *file = j ? json_string_value(json_object_get(j, "file")) : NULL;
-        const char *hash = j ? json_string_value(json_object_get(j, "sha256")) : NULL;
-        if (file && hash && strlen(hash) == 64) {
-            self->st.file = strdup(file);
-            memcpy(self->st.sha256, hash, 65);
-            self->st.done = (uint64_t)json_integer_value(json_object_get(j, "done"));
-            self->st.complete = json_is_true(json_object_get(j, "complete"));
-            self->st.failed = json_is_true(json_object_get(j, "failed"));
-        } else if (j && json_object_size(j) > 0) {
-            self->h->log(self->a, LGSP_LOG_WARN, "ignoring a state it does not understand (%zu bytes)", len);
+        json_t *files = json_object_get(j, "files");
+        size_t i;
+        json_t *f;
+        json_array_foreach(files, i, f) {
+            const char *name = json_string_value(json_object_get(f, "file"));
+            const char *hash = json_string_value(json_object_get(f, "sha256"));
+            if (!name || !hash || strlen(hash) != 64)
+                continue;
+            fd_entry_t *e = s_ent_add(self, name);
+            if (!e)
+                break;
+            memcpy(e->sha256, hash, 65);
+            e->done = (uint64_t)json_integer_value(json_object_get(f, "done"));
+            e->complete = json_is_true(json_object_get(f, "complete"));
+            e->failed = json_is_true(json_object_get(f, "failed"));
         }
+        if (!json_is_array(files) && j && json_object_size(j) > 0)
+            self->h->log(self->a, LGSP_LOG_WARN, "ignoring a state it does not understand (%zu bytes)", len);
         json_decref(j);
     }
     if (p)
@@ -455,11 +511,27 @@ static int s_state_load(fd_t *self)
     return 0;
 }
 
-/* Commits the current batch with the state (file, hash, done, complete). */
-static int s_commit(fd_t *self, uint64_t done, bool complete, bool failed)
+static int s_finish(fd_t *self, const char *name, bool failed);
+
+/* Commits the open batch with the state, then moves the finished files out
+ * of .inprogress/. */
+static int s_commit(fd_t *self)
 {
-    json_t *j = json_pack("{s:i,s:s,s:s,s:I,s:b,s:b}", "v", 1, "file", self->cur_name, "sha256", self->cur_hash,
-                          "done", (json_int_t)done, "complete", complete, "failed", failed);
+    if (!self->batch)
+        return 0;
+    json_t *files = json_array();
+    for (size_t i = 0; files && i < self->nents; i++) {
+        const fd_entry_t *e = &self->ents[i];
+        if (e->gone)
+            continue;
+        json_t *f = json_pack("{s:s,s:s,s:I,s:b,s:b}", "file", e->name, "sha256", e->sha256, "done",
+                              (json_int_t)e->done, "complete", e->complete, "failed", e->failed);
+        if (!f || json_array_append_new(files, f) != 0) {
+            json_decref(files);
+            files = NULL;
+        }
+    }
+    json_t *j = files ? json_pack("{s:i,s:o}", "v", 2, "files", files) : NULL;
     char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (!text) {
@@ -471,20 +543,26 @@ static int s_commit(fd_t *self, uint64_t done, bool complete, bool failed)
     int rc = self->h->batch_commit(self->batch, text, strlen(text), &res);
     self->batch = NULL;
     self->in_batch = 0;
+    self->files_in_batch = 0;
     free(text);
     if (rc < 0)
         return rc;
-    free(self->st.file);
-    self->st.file = strdup(self->cur_name);
-    memcpy(self->st.sha256, self->cur_hash, 65);
-    self->st.done = done;
-    self->st.complete = complete;
-    self->st.failed = failed;
     pthread_mutex_lock(&self->mu);
     self->n_records += res.stored;
     self->n_quarantined += res.quarantined;
     pthread_mutex_unlock(&self->mu);
-    return 0;
+    /* the finished files out; an entry that cannot move stays in the state */
+    int mrc = 0;
+    for (size_t i = 0; i < self->nents; i++) {
+        fd_entry_t *e = &self->ents[i];
+        if (e->gone || !e->complete)
+            continue;
+        if (s_finish(self, e->name, e->failed) == 0)
+            e->gone = true;
+        else
+            mrc = LGSP_AE_INVALID;
+    }
+    return mrc;
 }
 
 static int s_batch(fd_t *self)
@@ -492,6 +570,7 @@ static int s_batch(fd_t *self)
     if (!self->batch) {
         self->batch = self->h->batch_new(self->a);
         self->in_batch = 0;
+        self->files_in_batch = 0;
         if (!self->batch)
             return LGSP_AE_NOMEM;
     }
@@ -800,6 +879,9 @@ static size_t s_eligible(fd_t *self, cand_t **el, size_t *pending, uint64_t *nex
 
 /* ---- reading one file ------------------------------------------------ */
 
+#define FILES_PER_BATCH 64        /* small files sharing one commit */
+#define POLL_BUDGET_MS  2000      /* then poll returns "more" and the folder is scanned again */
+
 static int s_on_item(void *arg, const fdrec_item_t *it)
 {
     fd_t *self = arg;
@@ -818,7 +900,7 @@ static int s_on_item(void *arg, const fdrec_item_t *it)
         size_t ql = it->original_len > QUARANTINE_MAX ? QUARANTINE_MAX : it->original_len;
         rc = self->h->batch_quarantine(self->batch, self->pos, it->reason, it->original, ql);
         if (rc == LGSP_AE_TOO_BIG) {
-            if ((rc = s_commit(self, it->index, false, false)) < 0 || (rc = s_batch(self)) < 0) {
+            if ((rc = s_commit(self)) < 0 || (rc = s_batch(self)) < 0) {
                 self->cb_error = rc;
                 return 1;
             }
@@ -846,7 +928,7 @@ static int s_on_item(void *arg, const fdrec_item_t *it)
         };
         rc = self->h->batch_add(self->batch, &r);
         if (rc == LGSP_AE_TOO_BIG && self->in_batch > 0) {
-            if ((rc = s_commit(self, it->index, false, false)) < 0 || (rc = s_batch(self)) < 0) {
+            if ((rc = s_commit(self)) < 0 || (rc = s_batch(self)) < 0) {
                 self->cb_error = rc;
                 return 1;
             }
@@ -856,12 +938,9 @@ static int s_on_item(void *arg, const fdrec_item_t *it)
             /* alone too large for a batch, or refused: quarantined, not dropped */
             char why[256];
             snprintf(why, sizeof why, "the host refused the record: %s", self->h->last_error(self->a));
-            size_t ql = it->payload_len > QUARANTINE_MAX ? QUARANTINE_MAX : it->payload_len;
-            rc = self->h->batch_quarantine(self->batch, self->pos, why,
-                                           it->original ? it->original : it->payload,
-                                           it->original ? (it->original_len > QUARANTINE_MAX ? QUARANTINE_MAX
-                                                                                              : it->original_len)
-                                                        : ql);
+            const void *orig = it->original ? it->original : it->payload;
+            size_t ol = it->original ? it->original_len : it->payload_len;
+            rc = self->h->batch_quarantine(self->batch, self->pos, why, orig, ol > QUARANTINE_MAX ? QUARANTINE_MAX : ol);
             if (rc >= 0)
                 self->file_bad++;
         } else if (rc >= 0) {
@@ -873,11 +952,11 @@ static int s_on_item(void *arg, const fdrec_item_t *it)
         }
     }
     self->in_batch++;
-    self->upto = it->index + 1;
+    self->ents[self->cur].done = it->index + 1;
     bool stop = self->h->stopping(self->a);
     if (self->in_batch >= self->batch_max || stop) {
         /* a full batch, or lgspd stops: keep what is read, with its position */
-        rc = s_commit(self, self->upto, false, false);
+        rc = s_commit(self);
         if (rc < 0) {
             self->cb_error = rc;
             return 1;
@@ -896,12 +975,15 @@ static int s_finish(fd_t *self, const char *name, bool failed)
     char *from = s_join(self->inprogress_dir, name);
     char *to = s_join(failed ? self->failed_dir : self->done_dir, name);
     int rc = from && to ? s_move(from, to) : -1;
-    if (rc != 0)
+    bool moved = rc == 0;
+    if (rc != 0 && errno == ENOENT && from && access(from, F_OK) != 0)
+        rc = 0;         /* moved already (before a restart) */
+    else if (rc != 0)
         self->h->log(self->a, LGSP_LOG_ERROR, "cannot move %s to %s: %s", from ? from : name,
                      to ? to : "?", strerror(errno));
     free(from);
     free(to);
-    if (rc == 0) {
+    if (moved) {
         pthread_mutex_lock(&self->mu);
         if (failed)
             self->n_failed++;
@@ -913,7 +995,8 @@ static int s_finish(fd_t *self, const char *name, bool failed)
     return rc == 0 ? 0 : -1;
 }
 
-/* The whole file cannot be read: one quarantine entry, then failed/. */
+/* The whole file cannot be read: one quarantine entry, then failed/ (after
+ * the commit). */
 static int s_fail_file(fd_t *self, const char *name, size_t line, const char *why, const char *data, size_t len)
 {
     int rc = s_batch(self);
@@ -924,22 +1007,28 @@ static int s_fail_file(fd_t *self, const char *name, size_t line, const char *wh
     else
         snprintf(self->pos, sizeof self->pos, "%s", name);
     rc = self->h->batch_quarantine(self->batch, self->pos, why, data, len > QUARANTINE_MAX ? QUARANTINE_MAX : len);
-    if (rc < 0) {
-        self->h->batch_discard(self->batch);
-        self->batch = NULL;
-        return rc;
+    if (rc == LGSP_AE_TOO_BIG) {
+        if ((rc = s_commit(self)) < 0 || (rc = s_batch(self)) < 0)
+            return rc;
+        rc = self->h->batch_quarantine(self->batch, self->pos, why, data,
+                                       len > QUARANTINE_MAX ? QUARANTINE_MAX : len);
     }
-    self->h->log(self->a, LGSP_LOG_WARN, "%s: %s; moved to failed/", self->pos, why);
-    rc = s_commit(self, self->upto, true, true);
     if (rc < 0)
         return rc;
-    return s_finish(self, name, true);
+    self->in_batch++;
+    self->h->log(self->a, LGSP_LOG_WARN, "%s: %s; moved to failed/", self->pos, why);
+    fd_entry_t *e = &self->ents[self->cur];
+    e->complete = e->failed = true;
+    return 0;
 }
 
-/* Reads .inprogress/<name>. Returns 0 (done or waiting), < 0 on a host
- * failure (the file stays, the state says where it was). */
+/* Reads .inprogress/<name> into the open batch. Returns 0 (read, or
+ * waiting for the encoding map), < 0 on a host failure (the file stays; the
+ * state says where it was). The file is moved out by the commit that
+ * completes it. */
 static int s_process(fd_t *self, const char *name)
 {
+    s_ents_compact(self);
     char *path = s_join(self->inprogress_dir, name);
     if (!path)
         return LGSP_AE_NOMEM;
@@ -955,36 +1044,44 @@ static int s_process(fd_t *self, const char *name)
         self->h->log(self->a, LGSP_LOG_ERROR, "cannot read %s/.inprogress/%s: %s", self->dir, name, strerror(e));
         return e == ENOMEM ? LGSP_AE_NOMEM : LGSP_AE_INVALID;
     }
-    self->cur_name = name;
-    s_sha256_hex(data, len, self->cur_hash);
-    self->skip = self->upto = 0;
-    self->file_records = self->file_bad = 0;
-    self->cb_error = 0;
-    s_set_current(self, name);
-    bool same = self->st.file && strcmp(self->st.file, name) == 0 && strcmp(self->st.sha256, self->cur_hash) == 0;
-    if (same && self->st.complete) {
+    char hash[65];
+    s_sha256_hex(data, len, hash);
+    fd_entry_t *ent = s_ent_find(self, name);
+    if (ent && strcmp(ent->sha256, hash) == 0 && ent->complete) {
         /* committed before a restart, not moved yet */
         self->h->log(self->a, LGSP_LOG_INFO, "%s: finished before the restart; moving it", name);
         free(data);
-        rc = s_finish(self, name, self->st.failed);
-        s_set_current(self, NULL);
-        return rc;
+        if (s_finish(self, name, ent->failed) != 0)
+            return LGSP_AE_INVALID;
+        ent->gone = true;
+        return 0;
     }
-    if (same) {
-        self->skip = self->upto = self->st.done;
+    self->skip = 0;
+    if (ent && strcmp(ent->sha256, hash) == 0) {
+        self->skip = ent->done;
         self->h->log(self->a, LGSP_LOG_INFO, "%s: resuming after item %llu", name, (unsigned long long)self->skip);
-    }
-    if (too_big) {
-        char why[128];
-        snprintf(why, sizeof why, "file larger than max_file_size (%zu bytes)", self->max_file);
-        rc = s_fail_file(self, name, 0, why, data, len);
+    } else if (ent) {
+        /* another file under that name: from the start */
+        memcpy(ent->sha256, hash, 65);
+        ent->done = 0;
+        ent->complete = ent->failed = false;
+    } else if (!(ent = s_ent_add(self, name))) {
         free(data);
-        s_set_current(self, NULL);
-        return rc;
+        return LGSP_AE_NOMEM;
+    } else {
+        memcpy(ent->sha256, hash, 65);
     }
+    self->cur = (size_t)(ent - self->ents);
+    self->cur_name = self->ents[self->cur].name;
+    self->file_records = self->file_bad = 0;
+    self->cb_error = 0;
+    s_set_current(self, name);
+
     vncodec_enc_t enc = VNCODEC_UTF8;
     char why[512];
-    int er = s_file_enc(self, name, &enc, why, sizeof why);
+    int er = too_big ? -1 : s_file_enc(self, name, &enc, why, sizeof why);
+    if (too_big)
+        snprintf(why, sizeof why, "file larger than max_file_size (%zu bytes)", self->max_file);
     if (er == 1) {
         free(data);
         s_set_current(self, NULL);
@@ -994,6 +1091,11 @@ static int s_process(fd_t *self, const char *name)
         rc = s_fail_file(self, name, 0, why, data, len);
         free(data);
         s_set_current(self, NULL);
+        self->files_in_batch++;
+        return rc;
+    }
+    if ((rc = s_batch(self)) < 0) {
+        free(data);
         return rc;
     }
     size_t err_line = 0;
@@ -1009,29 +1111,22 @@ static int s_process(fd_t *self, const char *name)
         return self->cb_error == LGSP_AE_STOPPING ? 0 : self->cb_error;
     }
     if (r == FDREC_FAILED) {
-        if (self->batch) {
-            /* items read before the failure are kept (CSV/JSON lines) */
-            rc = s_commit(self, self->upto, false, false);
-            if (rc < 0) {
-                free(data);
-                return rc;
-            }
-        }
+        /* items read before the failure (CSV, JSON lines) stay in the batch */
         rc = s_fail_file(self, name, err_line, why, data, len);
-        free(data);
-        s_set_current(self, NULL);
-        return rc;
+    } else {
+        self->ents[self->cur].complete = true;
+        if (self->ents[self->cur].done < self->skip)
+            self->ents[self->cur].done = self->skip;
+        self->h->log(self->a, LGSP_LOG_DEBUG, "%s: %llu records, %llu quarantined (%s)", name,
+                     (unsigned long long)self->file_records, (unsigned long long)self->file_bad,
+                     vncodec_enc_name(enc));
+        rc = 0;
     }
     free(data);
-    if (!self->batch && (rc = s_batch(self)) < 0)
-        return rc;
-    rc = s_commit(self, UINT64_MAX >> 1, true, false);
-    if (rc < 0)
-        return rc;
-    self->h->log(self->a, LGSP_LOG_DEBUG, "%s: %llu records, %llu quarantined (%s)", name,
-                 (unsigned long long)self->file_records, (unsigned long long)self->file_bad, vncodec_enc_name(enc));
-    rc = s_finish(self, name, false);
     s_set_current(self, NULL);
+    self->files_in_batch++;
+    if (rc == 0 && (self->files_in_batch >= FILES_PER_BATCH || self->in_batch >= self->batch_max))
+        rc = s_commit(self);
     return rc;
 }
 
@@ -1080,6 +1175,21 @@ static char **s_inprogress(fd_t *self)
     return v;
 }
 
+/* Commits what the poll read and returns rc (or the commit's failure). */
+static int s_poll_end(fd_t *self, int rc)
+{
+    if (rc >= 0 && self->batch) {
+        int c = s_commit(self);
+        if (c < 0)
+            rc = c;
+    } else if (self->batch) {
+        self->h->batch_discard(self->batch);
+        self->batch = NULL;
+    }
+    s_ents_compact(self);
+    return rc;
+}
+
 static int s_poll(void *vself, lgsp_adapter_t *a)
 {
     fd_t *self = vself;
@@ -1088,19 +1198,33 @@ static int s_poll(void *vself, lgsp_adapter_t *a)
         return LGSP_AE_JOURNAL;
     if (self->use_map)
         s_map_refresh(self);
+    uint64_t t0 = s_now_ms();
 
-    /* 1. what a restart left half-done */
+    /* 1. what a restart left half-done (or waiting for the encoding map) */
     char **left = s_inprogress(self);
+    for (size_t i = 0; i < self->nents; i++) {
+        /* the state's files that are not in .inprogress/ any more were
+         * moved out before the restart */
+        bool there = false;
+        for (char **p = left; p && *p && !there; p++)
+            there = strcmp(*p, self->ents[i].name) == 0;
+        if (!there && !self->batch)
+            self->ents[i].gone = true;
+    }
     for (char **p = left; p && *p; p++) {
         int rc = s_process(self, *p);
         if (rc < 0 || self->h->stopping(self->a)) {
             s_free_strv(left);
-            return rc < 0 ? rc : 0;
+            return s_poll_end(self, rc < 0 ? rc : 0);
         }
     }
     s_free_strv(left);
+    /* before waiting below, and so that what was resumed is committed */
+    int rc = s_poll_end(self, 0);
+    if (rc < 0)
+        return rc;
 
-    /* 2. the next stable file of the folder */
+    /* 2. the stable files of the folder, in order */
     uint64_t waited = 0;
     for (;;) {
         size_t pending;
@@ -1128,35 +1252,36 @@ static int s_poll(void *vself, lgsp_adapter_t *a)
             waited += ms;
             continue;
         }
-        /* the first one that can go into .inprogress/ (a file of that
-         * name still waiting there keeps its place) */
-        char *name = NULL;
-        int rc = 0, e = 0;
-        for (size_t i = 0; i < n && !name; i++) {
+        int more = 0;
+        rc = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (self->h->stopping(self->a))
+                break;
+            if (s_now_ms() - t0 > POLL_BUDGET_MS) {
+                more = 1;       /* scan again: new files may come first by name */
+                break;
+            }
             char *from = s_join(self->dir, el[i].name);
             char *to = s_join(self->inprogress_dir, el[i].name);
-            rc = from && to ? s_premove(from, to) : -1;
-            e = errno;
+            int mv = from && to ? s_premove(from, to) : -1;
+            int e = errno;
             free(from);
             free(to);
-            if (rc == 0)
-                name = strdup(el[i].name);
-            else if (e != ENOENT && e != EEXIST)
+            if (mv != 0) {
+                if (e == ENOENT || e == EEXIST)
+                    continue;   /* gone meanwhile; or the same name still waits in .inprogress/ */
+                self->h->log(self->a, LGSP_LOG_ERROR, "cannot move %s into %s: %s", el[i].name,
+                             self->inprogress_dir, strerror(e));
+                rc = LGSP_AE_INVALID;
+                break;
+            }
+            rc = s_process(self, el[i].name);
+            if (rc < 0)
                 break;
         }
         free(el);
-        if (!name && rc != 0 && e != ENOENT && e != EEXIST) {
-            self->h->log(self->a, LGSP_LOG_ERROR, "cannot move a file into %s: %s", self->inprogress_dir,
-                         strerror(e));
-            return LGSP_AE_INVALID;
-        }
-        if (!name)
-            return 0;
-        rc = s_process(self, name);
-        free(name);
-        if (rc < 0)
-            return rc;
-        return n > 1 ? 1 : 0;
+        rc = s_poll_end(self, rc);
+        return rc < 0 ? rc : more;
     }
 }
 
@@ -1189,7 +1314,7 @@ static void s_destroy(fd_t *self)
     free(self->map_col);
     s_map_free(self);
     s_cands_free(self->cands, self->ncands);
-    s_state_clear(&self->st);
+    s_ents_free(self);
     fdrec_destroy(&self->rec);
     pthread_mutex_destroy(&self->mu);
     free(self);

@@ -31,6 +31,7 @@ typedef struct {
     size_t              n;        /* P_COL: column (0-based); P_GROUP: group */
     char              **map;      /* P_GROUP: from, to, ..., NULL */
     xmlXPathCompExprPtr xp;       /* xml P_FIELD */
+    char               *attr;     /* xml P_FIELD that is just "@name": read directly */
     size_t              col;      /* csv P_FIELD: the column, per file */
 } part_t;
 
@@ -46,6 +47,7 @@ struct fdrec {
     bool                has_re;
     regex_t             re;
     xmlXPathCompExprPtr records_xp;
+    char               *records_name; /* xml.records is an element name: walk the tree */
     /* per file */
     vncodec_t          *codec[VNCODEC__COUNT];
     const char         *file;
@@ -97,6 +99,17 @@ static bool s_all_digits(const char *s, size_t n)
         return false;
     for (size_t i = 0; i < n; i++)
         if (!isdigit((unsigned char)s[i]))
+            return false;
+    return true;
+}
+
+/* An XML name without a prefix (what "@name" or an element name may be). */
+static bool s_is_name(const char *s)
+{
+    if (!*s || isdigit((unsigned char)*s) || *s == '-' || *s == '.')
+        return false;
+    for (; *s; s++)
+        if (!(isalnum((unsigned char)*s) || *s == '_' || *s == '-' || *s == '.' || (unsigned char)*s >= 0x80))
             return false;
     return true;
 }
@@ -226,6 +239,8 @@ static int s_compile_template(fdrec_t *self, const char *t, char *err, size_t er
                     p->xp = xmlXPathCompile(BAD_CAST p->text);
                     if (!p->xp)
                         rc = s_errf(err, errsz, "id: {%s} is not an XPath expression", p->text);
+                    else if (p->text[0] == '@' && s_is_name(p->text + 1) && !(p->attr = strdup(p->text + 1)))
+                        rc = -1;
                 }
             }
         }
@@ -323,25 +338,18 @@ fdrec_t *fdrec_new(const fdrec_opts_t *opts, char *err, size_t errsz)
             s_errf(err, errsz, "xml.records: the records' XPath or element name is required");
             goto fail;
         }
-        char *xp;
-        if (strpbrk(r, "/[]@():*|'\" ")) {
-            xp = strdup(r);
+        if (s_is_name(r)) {
+            /* an element name: anywhere, in any namespace, as the XPath
+             * "every element whose local-name() is NAME", found by walking the tree */
+            if (!(self->records_name = strdup(r)))
+                goto nomem;
         } else {
-            /* an element name: anywhere, in any namespace */
-            size_t n = strlen(r) + 32;
-            xp = malloc(n);
-            if (xp)
-                snprintf(xp, n, "//*[local-name()='%s']", r);
+            self->records_xp = xmlXPathCompile(BAD_CAST r);
+            if (!self->records_xp) {
+                s_errf(err, errsz, "xml.records: '%s' is not an XPath expression", r);
+                goto fail;
+            }
         }
-        if (!xp)
-            goto nomem;
-        self->records_xp = xmlXPathCompile(BAD_CAST xp);
-        if (!self->records_xp) {
-            s_errf(err, errsz, "xml.records: '%s' is not an XPath expression", r);
-            free(xp);
-            goto fail;
-        }
-        free(xp);
     }
     return self;
 nomem:
@@ -361,10 +369,12 @@ void fdrec_destroy(fdrec_t **self_p)
         s_free_strv(self->parts[i].map);
         if (self->parts[i].xp)
             xmlXPathFreeCompExpr(self->parts[i].xp);
+        free(self->parts[i].attr);
     }
     free(self->parts);
     if (self->records_xp)
         xmlXPathFreeCompExpr(self->records_xp);
+    free(self->records_name);
     if (self->has_re)
         regfree(&self->re);
     s_free_strv(self->csv_columns);
@@ -845,14 +855,22 @@ typedef struct {
 static int s_xml_field(fdrec_t *self, part_t *p, void *ctx, vncodec_buf_t *out)
 {
     s_xml_ctx_t *x = ctx;
-    x->xc->node = x->node;
-    xmlXPathObjectPtr r = xmlXPathCompiledEval(p->xp, x->xc);
-    if (!r) {
-        snprintf(self->reason, sizeof self->reason, "the record id's XPath {%s} failed", p->text);
-        return -1;
+    xmlChar *s;
+    if (p->attr) {
+        /* "@name": the attribute (no namespace), as the XPath would */
+        s = xmlGetNoNsProp(x->node, BAD_CAST p->attr);
+        if (!s)
+            s = xmlStrdup(BAD_CAST "");
+    } else {
+        x->xc->node = x->node;
+        xmlXPathObjectPtr r = xmlXPathCompiledEval(p->xp, x->xc);
+        if (!r) {
+            snprintf(self->reason, sizeof self->reason, "the record id's XPath {%s} failed", p->text);
+            return -1;
+        }
+        s = xmlXPathCastToString(r);
+        xmlXPathFreeObject(r);
     }
-    xmlChar *s = xmlXPathCastToString(r);
-    xmlXPathFreeObject(r);
     if (!s) {
         snprintf(self->reason, sizeof self->reason, "out of memory");
         return -1;
@@ -877,6 +895,37 @@ static bool s_needs_ns(xmlNodePtr node)
         if (a->nsDef)
             return true;
     return false;
+}
+
+/* The elements named name (local name, any namespace) under and including
+ * root, in document order. */
+static int s_find_elements(xmlNodePtr root, const char *name, xmlNodePtr **out, size_t *n)
+{
+    size_t cap = 0;
+    xmlNodePtr cur = root;
+    while (cur) {
+        if (cur->type == XML_ELEMENT_NODE && cur->name && strcmp((const char *)cur->name, name) == 0) {
+            if (*n == cap) {
+                cap = cap ? cap * 2 : 256;
+                xmlNodePtr *v = realloc(*out, cap * sizeof *v);
+                if (!v)
+                    return -1;
+                *out = v;
+            }
+            (*out)[(*n)++] = cur;
+        }
+        /* next in document order: down, else right, else up and right */
+        if (cur->type == XML_ELEMENT_NODE && cur->children) {
+            cur = cur->children;
+            continue;
+        }
+        while (cur && cur != root && !cur->next)
+            cur = cur->parent;
+        if (!cur || cur == root)
+            break;
+        cur = cur->next;
+    }
+    return 0;
 }
 
 static int s_read_xml(fdrec_t *self, const unsigned char *data, size_t len, vncodec_enc_t enc, fdrec_fn cb,
@@ -941,24 +990,36 @@ static int s_read_xml(fdrec_t *self, const unsigned char *data, size_t len, vnco
     for (char **ns = self->xml_ns; ns && ns[0] && ns[1]; ns += 2)
         xmlXPathRegisterNs(xc, BAD_CAST ns[0], BAD_CAST ns[1]);
     int result = FDREC_OK;
-    xmlBufferPtr xb = xmlBufferCreate();
-    xmlXPathObjectPtr set = xmlXPathCompiledEval(self->records_xp, xc);
+    /* one output buffer for all records: libxml2's xmlNodeDump() makes a
+     * 4 KiB buffer per call, and that malloc churn was a third of the time */
+    xmlOutputBufferPtr xb = xmlAllocOutputBuffer(NULL);
+    xmlXPathObjectPtr set = NULL;
+    xmlNodePtr *nodes = NULL;
+    size_t count = 0;
     if (!xb) {
         result = s_errf(err, errsz, "out of memory");
         goto done;
     }
-    if (!set || set->type != XPATH_NODESET) {
-        result = s_errf(err, errsz, "xml.records does not select nodes");
-        goto done;
+    if (self->records_name) {
+        if (s_find_elements(xmlDocGetRootElement(doc), self->records_name, &nodes, &count) != 0) {
+            result = s_errf(err, errsz, "out of memory");
+            goto done;
+        }
+    } else {
+        set = xmlXPathCompiledEval(self->records_xp, xc);
+        if (!set || set->type != XPATH_NODESET) {
+            result = s_errf(err, errsz, "xml.records does not select nodes");
+            goto done;
+        }
+        count = set->nodesetval ? (size_t)set->nodesetval->nodeNr : 0;
     }
-    int count = set->nodesetval ? set->nodesetval->nodeNr : 0;
-    for (int i = 0; i < count; i++) {
-        xmlNodePtr node = set->nodesetval->nodeTab[i];
-        size_t index = (size_t)i;
+    for (size_t i = 0; i < count; i++) {
+        xmlNodePtr node = nodes ? nodes[i] : set->nodesetval->nodeTab[i];
+        size_t index = i;
         long ln = xmlGetLineNo(node);
         size_t line = ln > 0 ? (size_t)ln : 0;
         int stop;
-        xmlBufferEmpty(xb);
+        xmlBufShrink(xb->buffer, xmlBufUse(xb->buffer));
         if (node->type != XML_ELEMENT_NODE) {
             stop = s_bad(cb, arg, index, line, NULL, 0, "xml.records selected something other than an element");
         } else {
@@ -968,15 +1029,15 @@ static int s_read_xml(fdrec_t *self, const unsigned char *data, size_t len, vnco
                 if (copy) {
                     xmlDocSetRootElement(one, copy);
                     xmlReconciliateNs(one, copy);
-                    xmlNodeDump(xb, one, copy, 0, 0);
+                    xmlNodeDumpOutput(xb, one, copy, 0, 0, NULL);
                 }
                 if (one)
                     xmlFreeDoc(one);
             } else {
-                xmlNodeDump(xb, doc, node, 0, 0);
+                xmlNodeDumpOutput(xb, doc, node, 0, 0, NULL);
             }
-            const char *ser = (const char *)xmlBufferContent(xb);
-            size_t sl = (size_t)xmlBufferLength(xb);
+            const char *ser = xb->error ? NULL : (const char *)xmlOutputBufferGetContent(xb);
+            size_t sl = ser ? xmlOutputBufferGetSize(xb) : 0;
             vncodec_error_t e;
             s_xml_ctx_t x = { xc, node };
             self->orig.len = 0;
@@ -1004,10 +1065,11 @@ static int s_read_xml(fdrec_t *self, const unsigned char *data, size_t len, vnco
         }
     }
 done:
+    free(nodes);
     if (set)
         xmlXPathFreeObject(set);
     if (xb)
-        xmlBufferFree(xb);
+        xmlOutputBufferClose(xb);
     xmlXPathFreeContext(xc);
     xmlFreeDoc(doc);
     return result;

@@ -279,7 +279,7 @@ static int s_nomem(vncodec_error_t *err, size_t pos)
 int vncodec_utf8_nfc(const void *in, size_t len, vncodec_buf_t *out, vncodec_error_t *err)
 {
     const utf8proc_uint8_t *p = in;
-    bool ascii = true;
+    bool nfc = true;
     size_t i = 0;
     while (i < len) {
         if (p[i] == 0)
@@ -288,14 +288,20 @@ int vncodec_utf8_nfc(const void *in, size_t len, vncodec_buf_t *out, vncodec_err
             i++;
             continue;
         }
-        ascii = false;
         utf8proc_int32_t cp;
         utf8proc_ssize_t n = utf8proc_iterate(p + i, (utf8proc_ssize_t)(len - i), &cp);
         if (n < 0)
             return s_fail(err, i, "invalid UTF-8 sequence starting with byte 0x%02x (%s)", p[i], "utf-8");
+        /* Text made only of U+0000-U+02FF and Latin Extended Additional
+         * (U+1E00-U+1EFF, where every precomposed Vietnamese letter lives)
+         * is NFC as it is: none of these has a combining class or is
+         * NFC_Quick_Check No/Maybe. Anything else goes through utf8proc
+         * (most of the cost of a record otherwise). */
+        if (cp >= 0x300 && (cp < 0x1E00 || cp > 0x1EFF))
+            nfc = false;
         i += (size_t)n;
     }
-    if (ascii)
+    if (nfc)
         return vncodec_buf_put(out, in, len) == 0 ? 0 : s_nomem(err, 0);
     utf8proc_uint8_t *dst = NULL;
     utf8proc_ssize_t n = utf8proc_map(p, (utf8proc_ssize_t)len, &dst, UTF8PROC_STABLE | UTF8PROC_COMPOSE);
