@@ -10,11 +10,12 @@
  *      same name while we read cannot be mistaken for the one we read (the
  *      "preMove" of Apache Camel's file component);
  *   2. its records go out in batches; every batch is committed with the
- *      state {file, sha256 of its bytes, items done, complete}: after a
- *      crash the same file (same hash) resumes after `done`;
- *   3. the last batch says complete; then the file is renamed to done/ (or
- *      failed/). If lgspd dies between the two, the state tells on restart
- *      that the file is finished and it is only moved.
+ *      state: for each file the batch touches {file, sha256 of its bytes,
+ *      items done, complete} (small files share a batch). After a crash the
+ *      same file (same hash) resumes after `done`;
+ *   3. once the commit that completes a file has returned, the file is
+ *      renamed to done/ (or failed/). If lgspd dies between the two, the
+ *      state tells on restart that the file is finished and it is only moved.
  * A name that reappears later (a re-export) is a new file and is read
  * again from the start; record.id stays NULL, so the host's content-derived
  * message id (source id + payload digest) makes the unchanged rows
