@@ -334,7 +334,17 @@ def case_ingest():
                      "ORDER BY s.ts, s.id LIMIT ?",
             "watermark": ["ts", "id"], "initial": ["1900-01-01 00:00:00+00", "0"], "id": "o:{id}",
         }
-        q = w.adapter("dn-land-q", page_size=5, streams=[ties, micro])
+        # the same without row comparison: each marker named by params
+        expanded = {
+            "name": "expanded",
+            "query": "SELECT c.id, c.updated_at::text AS u FROM chu_su_dung c "
+                     "WHERE c.updated_at > CAST(? AS timestamptz) "
+                     "OR (c.updated_at = CAST(? AS timestamptz) AND c.id > CAST(? AS bigint)) "
+                     "ORDER BY c.updated_at, c.id LIMIT ?",
+            "watermark": ["u", "id"], "initial": ["-infinity", "0"], "id": "e:{id}",
+            "params": ["u", "u", "id", "limit"],
+        }
+        q = w.adapter("dn-land-q", page_size=5, streams=[ties, micro, expanded])
         # Third adapter: values longer than the bound buffers (max_chars 64:
         # fetched whole with SQLGetData), and ids longer than the bus takes
         # (the host refuses the record: quarantined, the stream goes on).
@@ -380,15 +390,18 @@ def case_ingest():
             parcels = [int(x) for x in w.psql("SELECT id FROM thua_dat").split()]
             owners = [int(x) for x in w.psql("SELECT id FROM chu_su_dung").split()]
             n_bad = len([i for i in parcels if i % 7 == 0])
-            want = len(parcels) - n_bad + len(owners)
-            # dn-land-q reads the changed rows again too (its ts moved): wait
-            # until every owner row as it is now has come
+            # dn-land-q reads the changed rows again too (their u, ts moved):
+            # wait until every owner row as it is now has come through both
+            # owner streams
             now_ts = set(w.psql("SELECT 'o:' || id || '|' || updated_at::text FROM chu_su_dung").split("\n")) - {""}
             def q_done():
                 msgs = read_all(d, "raw.dn-land-q", None, idle=1)
                 got = set("%s|%s" % (m.headers["lgsp-source-id"], json.loads(m.payload)["u"]) for m in msgs
-                          if m.headers["lgsp-source-id"].startswith("o:"))
-                return msgs if now_ts <= got else None
+                          if m.headers["lgsp-source-id"][:2] in ("o:", "e:"))
+                want = now_ts | set("e:" + x[2:] for x in now_ts)
+                ties_got = set(int(m.headers["lgsp-source-id"].rsplit("/", 1)[1]) for m in msgs
+                               if m.headers["lgsp-source-id"].startswith("p:"))
+                return msgs if want <= got and ties_got >= set(i for i in parcels if i % 7) else None
             qm = wait_for(q_done, 60, "dn-land-q") or []
             sids = [m.headers["lgsp-source-id"] for m in qm]
             ties_ids = sorted(s for s in sids if s.startswith("p:"))
@@ -402,6 +415,9 @@ def case_ingest():
             check(set(s for s, _ in micro) == set("o:%d" % i for i in owners) and len(set(micro)) == len(micro),
                   "micro: every owner, no version twice, with a microsecond watermark (%d messages, %d owners)"
                   % (len(micro), len(owners)))
+            exp = [(m.headers["lgsp-source-id"], m.payload) for m in qm if m.headers["lgsp-source-id"].startswith("e:")]
+            check(set(s for s, _ in exp) == set("e:%d" % i for i in owners) and len(set(exp)) == len(exp),
+                  "expanded (params: [u, u, id, limit]): every owner, no version twice (%d messages)" % len(exp))
             ts = [json.loads(m.payload)["ts"] for m in qm if m.headers["lgsp-source-id"].startswith("o:")]
             check(any(re.search(r"\.\d{6}$", t) for t in ts), "micro: timestamps keep their microseconds (%s)" % ts[:2])
             quar = read_all(d, "quarantine.dn-land-q", n_bad)
