@@ -21,7 +21,12 @@ civil   every register row of every commune, once, with the generator's
 bad     a garbage XML file, CSV rows with undecodable bytes or the wrong
         number of fields, a file whose prefix the encoding map lacks: one
         quarantine entry each naming file, line and reason, nothing else
-        lost, the files in done/ or failed/ as they should be.
+        lost, the files in done/ or failed/ as they should be; a file
+        written slowly is read once, whole, after it settled.
+restart the state with lgsp-adapter-test (deterministic): a file found in
+        .inprogress/ that the state says is finished (lgspd died between the
+        commit and the rename) is only moved; another file under that name
+        is read from the start (only its new rows are new); order: mtime.
 """
 import base64
 import collections
@@ -394,6 +399,8 @@ def case_bad(tmp):
         f.write(b"id,ten\r\n1,x\r\n")
     with open(os.path.join(cdir, "V1_header.csv"), "wb") as f:
         f.write(b"id,t\xf9\xf9\r\n1,x\r\n")
+    sdir = os.path.join(tmp, "slow")
+    os.makedirs(sdir)
     xml_a = {"name": "bad-xml", "plugin": "file-drop", "interval": "200ms",
              "settings": {"dir": xdir, "format": "xml", "settle": "0", "xml": {"records": "ThuaDat"},
                           "id": "{@maThuaDat}"}}
@@ -401,9 +408,19 @@ def case_bad(tmp):
              "settings": {"dir": cdir, "format": "csv", "settle": "0", "encoding": "map",
                           "encoding_map": {"file": "_map.csv", "key_column": "ma", "encoding_column": "enc"},
                           "id": "{file}#{id}"}}
-    d = harness.Lgspd(os.path.join(tmp, "lgspd"), adapters=[xml_a, csv_a])
+    slow_a = {"name": "slow", "plugin": "file-drop", "interval": "100ms",
+              "settings": {"dir": sdir, "format": "csv", "settle": "1500ms", "id": "{n}"}}
+    d = harness.Lgspd(os.path.join(tmp, "lgspd"), adapters=[xml_a, csv_a, slow_a])
     try:
         d.start()
+        # a writer that takes its time (no temporary name): read once, whole
+        with open(os.path.join(sdir, "slow.csv"), "wb") as f:
+            f.write(b"n,v\r\n")
+            for k in range(5):
+                f.write(b"".join(b"%d,x\r\n" % (k * 100 + i) for i in range(100)))
+                f.flush()
+                time.sleep(0.3)
+        wait_for(lambda: os.listdir(os.path.join(sdir, "done")) == ["slow.csv"], 60, "slow.csv read")
         wait_for(lambda: len(os.listdir(os.path.join(xdir, "done"))) + len(os.listdir(os.path.join(xdir, "failed")))
                  == 2, 60, "the XML files were handled")
         wait_for(lambda: len(os.listdir(os.path.join(cdir, "done"))) + len(os.listdir(os.path.join(cdir, "failed")))
@@ -448,9 +465,71 @@ def case_bad(tmp):
               "the good rows are stored, also after an unclosed quote: %s" % got)
         q_count = int(d.metric("lgsp_adapter_quarantined_total", adapter="bad-csv") or 0)
         check(q_count == len(want), "the quarantined metric counts them (%d)" % q_count)
+        slow = harness.read_topic(d.endpoint, "raw.slow", expect=501, idle=2)
+        check(sorted(int(m.headers["lgsp-source-id"]) for m in slow) == list(range(500)),
+              "the slowly written file: its 500 rows, once (%d messages)" % len(slow))
+        check(harness.read_topic(d.endpoint, "quarantine.slow", idle=1) == [], "and nothing in quarantine")
     finally:
         d.stop()
         d.kill9()
+
+
+# ---- restart (lgsp-adapter-test) -------------------------------------
+
+def adapter_test(cfg, name, state, work):
+    """One pass of lgsp-adapter-test: (records, summary line)."""
+    exe = os.path.join(os.path.dirname(harness.find_lgspd()), "lgsp-adapter-test")
+    out = os.path.join(work, "out.jsonl")
+    r = subprocess.run([exe, "-c", cfg, "-a", name, "-s", state, "-o", out, "-w", work],
+                       capture_output=True, text=True, timeout=120)
+    last = r.stderr.strip().splitlines()[-1] if r.stderr.strip() else ""
+    check(r.returncode == 0, "lgsp-adapter-test ran: %s" % last)
+    with open(out) as f:
+        recs = [json.loads(line) for line in f if line.strip()]
+    return recs, last
+
+
+def case_restart(tmp):
+    folder = os.path.join(tmp, "drop")
+    inprog = os.path.join(folder, ".inprogress")
+    os.makedirs(folder)
+    cfg = os.path.join(tmp, "lgspd.yaml")
+    with open(cfg, "w") as f:
+        f.write("journal:\n  path: %s\nsecurity:\n  mode: plain\nadapters: %s\n" % (
+            json.dumps(os.path.join(tmp, "journal")),
+            json.dumps([{"name": "r", "plugin": "file-drop", "interval": "100ms",
+                         "settings": {"dir": folder, "format": "csv", "settle": "0", "order": "mtime",
+                                      "id": "{file}/{n}"}}])))
+    state = os.path.join(tmp, "r.state")
+    # three files, their mtimes against their names: c, b, a
+    for i, n in enumerate(["c.csv", "b.csv", "a.csv"]):
+        p = os.path.join(folder, n)
+        with open(p, "w") as f:
+            f.write("n,v\r\n1,%s\r\n2,%s\r\n" % (n, n))
+        os.utime(p, (1000000000 + i, 1000000000 + i))
+    recs, last = adapter_test(cfg, "r", state, tmp)
+    order = [r["headers"]["lgsp-file"] for r in recs]
+    check(order == ["c.csv", "c.csv", "b.csv", "b.csv", "a.csv", "a.csv"], "order: mtime: %s" % order)
+    check(sorted(os.listdir(os.path.join(folder, "done"))) == ["a.csv", "b.csv", "c.csv"], "all three done")
+    # lgspd died after the commit, before the rename: the state knows the file
+    shutil.copy(os.path.join(folder, "done", "b.csv"), os.path.join(inprog, "b.csv"))
+    recs, last = adapter_test(cfg, "r", state, tmp)
+    check(recs == [] and "0 stored, 0 duplicates" in last,
+          "a finished file found in .inprogress/ is only moved: %s" % last)
+    check(os.listdir(inprog) == [] and os.path.exists(os.path.join(folder, "done", "b.csv")), "and it is in done/")
+    # another file under a name the state knows (a re-export, one row added)
+    with open(os.path.join(inprog, "a.csv"), "w") as f:
+        f.write("n,v\r\n1,a.csv\r\n2,a.csv\r\n3,a.csv\r\n")
+    recs, last = adapter_test(cfg, "r", state, tmp)
+    check(len(recs) == 1 and recs[0]["key"] == "a.csv/3" and "1 stored, 2 duplicates" in last,
+          "a new file under a known name is read from the start; its new row is new: %s" % last)
+    # a file the state does not know, left in .inprogress/ (lgspd died before its first commit)
+    with open(os.path.join(inprog, "d.csv"), "w") as f:
+        f.write("n,v\r\n1,d\r\n")
+    recs, last = adapter_test(cfg, "r", state, tmp)
+    check([r["key"] for r in recs] == ["d.csv/1"], "a file left in .inprogress/ is read: %s" % last)
+    recs, last = adapter_test(cfg, "r", state, tmp)
+    check(recs == [] and "0 stored" in last, "then nothing is left: %s" % last)
 
 
 # ---- bench ------------------------------------------------------------
@@ -505,6 +584,8 @@ def main():
             case_civil(tmp)
         elif case == "bad":
             case_bad(tmp)
+        elif case == "restart":
+            case_restart(tmp)
         elif case == "bench":
             import argparse
             ap = argparse.ArgumentParser()
