@@ -241,6 +241,12 @@ int adcfg_incsync(const lgsp_host_api_t *h, lgsp_adapter_t *a, incsync_conf_t *c
     c->overlap_s = (long)((overlap + 999) / 1000);
     if (adcfg_long(h, a, "first_page", 1, 0, 1, &c->first_page) < 0)
         return LGSP_AE_INVALID;
+    /* Descending by default: ascending loses a record whenever one changes
+     * while a pass is paged (incsync.h). */
+    const char *order = adcfg_str(h, a, "page_order", "descending");
+    if (strcmp(order, "ascending") && strcmp(order, "descending"))
+        return h->setting_error(a, "page_order", "'%s': expected ascending or descending", order);
+    c->descending = !strcmp(order, "descending");
     c->initial_since = adcfg_str(h, a, "initial_since", NULL);
     if (c->initial_since && !*c->initial_since)
         c->initial_since = NULL;

@@ -52,7 +52,8 @@ int adcfg_http(const lgsp_host_api_t *h, lgsp_adapter_t *a, httpfetch_opts_t *op
 
 /* The incremental-sync settings: watermark_type (time|number|string),
  * since_format (raw|iso8601|utc|unix|unix_ms), default_offset ("+07:00"),
- * since_overlap (a duration), first_page, initial_since. */
+ * since_overlap (a duration), first_page, initial_since, page_order
+ * (ascending|descending, incsync.h). */
 int adcfg_incsync(const lgsp_host_api_t *h, lgsp_adapter_t *a, incsync_conf_t *c);
 
 /* Extra request headers from the `headers:` map and `auth.header` +

@@ -22,8 +22,34 @@ static void s_set(char **field, const char *value)
     *field = v;
 }
 
+static void s_q_clear(incsync_t *s)
+{
+    free(s->qdig);
+    s->qdig = NULL;
+    s->nq = 0;
+}
+
+int incsync_q_add(incsync_t *s, const char digest[17])
+{
+    char (*q)[17] = realloc(s->qdig, (s->nq + 1) * sizeof *q);
+    if (!q)
+        return -1;
+    s->qdig = q;
+    memcpy(q[s->nq++], digest, 17);
+    return 0;
+}
+
+bool incsync_q_has(const incsync_t *s, const char digest[17])
+{
+    for (size_t i = 0; i < s->nq; i++)
+        if (!memcmp(s->qdig[i], digest, 17))
+            return true;
+    return false;
+}
+
 void incsync_clear(incsync_t *s)
 {
+    free(s->qdig);
     free(s->watermark);
     free(s->since);
     free(s->pass_max);
@@ -205,9 +231,26 @@ int incsync_begin(incsync_t *s, const incsync_conf_t *c)
     s->in_pass = true;
     s->page = c->first_page;
     s->item = 0;
+    s->phase = c->descending ? INCSYNC_FIRST : INCSYNC_ASCENDING;
+    s->pages = -1;
+    s_q_clear(s);
     free(s->pass_max);
     s->pass_max = NULL;
     return 0;
+}
+
+bool incsync_counts(const incsync_t *s, const incsync_conf_t *c, long pages)
+{
+    switch (s->phase) {
+    case INCSYNC_FIRST:
+        return pages <= 1;           /* the only page, or no count: read ascending */
+    case INCSYNC_DOWN:
+        return s->page == c->first_page + s->pages - 1;
+    case INCSYNC_FINAL:
+        return false;
+    default:
+        return true;
+    }
 }
 
 bool incsync_see(incsync_t *s, const incsync_conf_t *c, const char *value)
@@ -224,13 +267,8 @@ void incsync_items_done(incsync_t *s, long n)
     s->item += n;
 }
 
-void incsync_page_done(incsync_t *s, const incsync_conf_t *c, bool last)
+static void s_finish(incsync_t *s, const incsync_conf_t *c)
 {
-    s->item = 0;
-    if (!last) {
-        s->page++;
-        return;
-    }
     if (s->pass_max && (!s->watermark || incsync_cmp(c, s->pass_max, s->watermark) > 0)) {
         free(s->watermark);
         s->watermark = s->pass_max;
@@ -242,6 +280,46 @@ void incsync_page_done(incsync_t *s, const incsync_conf_t *c, bool last)
     s->since = NULL;
     s->in_pass = false;
     s->page = c->first_page;
+    s->phase = INCSYNC_ASCENDING;
+    s->pages = -1;
+    s_q_clear(s);
+}
+
+void incsync_page_done(incsync_t *s, const incsync_conf_t *c, bool last, long pages)
+{
+    s->item = 0;
+    switch (s->phase) {
+    case INCSYNC_FIRST:
+        if (pages < 0) {
+            s->phase = INCSYNC_ASCENDING;    /* the source gives no count */
+            break;
+        }
+        if (pages <= 1) {
+            s_finish(s, c);
+            return;
+        }
+        s->pages = pages;
+        s->phase = INCSYNC_DOWN;
+        s->page = c->first_page + pages - 1;
+        return;
+    case INCSYNC_DOWN:
+        if (s->page <= c->first_page + 1) {
+            s->phase = INCSYNC_FINAL;
+            s->page = c->first_page;
+        } else {
+            s->page--;
+        }
+        return;
+    case INCSYNC_FINAL:
+        s_finish(s, c);
+        return;
+    default:
+        break;
+    }
+    if (!last)
+        s->page++;
+    else
+        s_finish(s, c);
 }
 
 int incsync_format_since(const incsync_conf_t *c, const char *since, char *out, size_t cap)
@@ -307,6 +385,17 @@ int incsync_load(incsync_t *s, const void *bytes, size_t len, char *err, size_t 
         s->page = (long)json_integer_value(json_object_get(pass, "page"));
         s->item = (long)json_integer_value(json_object_get(pass, "item"));
         s->pass_max = s_dup(s_str(pass, "max"));
+        const char *phase = s_str(pass, "phase");
+        s->phase = !phase ? INCSYNC_ASCENDING : !strcmp(phase, "first") ? INCSYNC_FIRST
+                 : !strcmp(phase, "down") ? INCSYNC_DOWN : !strcmp(phase, "final") ? INCSYNC_FINAL
+                 : INCSYNC_ASCENDING;
+        json_t *pages = json_object_get(pass, "pages");
+        s->pages = json_is_integer(pages) ? (long)json_integer_value(pages) : -1;
+        size_t i;
+        json_t *d;
+        json_array_foreach(json_object_get(pass, "q"), i, d)
+            if (json_is_string(d) && json_string_length(d) == 16 && incsync_q_add(s, json_string_value(d)) < 0)
+                break;
     }
     const char *bad = s_str(root, "bad");
     if (bad && strlen(bad) < sizeof s->bad)
@@ -326,6 +415,16 @@ char *incsync_dump(const incsync_t *s, size_t *len)
                                  "since", s->since ? json_string(s->since) : json_null(),
                                  "page", (json_int_t)s->page, "item", (json_int_t)s->item,
                                  "max", s->pass_max ? json_string(s->pass_max) : json_null());
+        if (pass && s->phase != INCSYNC_ASCENDING) {
+            static const char *const names[] = {"", "first", "down", "final"};
+            json_object_set_new(pass, "phase", json_string(names[s->phase]));
+            json_object_set_new(pass, "pages", json_integer((json_int_t)s->pages));
+            json_t *q = json_array();
+            for (size_t i = 0; q && i < s->nq; i++)
+                json_array_append_new(q, json_string(s->qdig[i]));
+            if (q)
+                json_object_set_new(pass, "q", q);
+        }
         json_object_set_new(root, "pass", pass ? pass : json_null());
     } else {
         json_object_set_new(root, "pass", json_null());

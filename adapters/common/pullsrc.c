@@ -245,6 +245,11 @@ static int s_page(pullsrc_t *self)
         return rc;
     }
 
+    /* The page count of this answer: stated, or from the record count. */
+    long pages = pg.total_pages >= 0 ? pg.total_pages
+               : pg.total >= 0 && self->conf.page_size > 0
+                   ? (pg.total + self->conf.page_size - 1) / self->conf.page_size : -1;
+    bool counts = incsync_counts(&self->st, &self->conf.sync, pages);
     lgsp_batch_t *b = self->host->batch_new(self->a);
     if (!b) {
         self->ops.release(self->impl);
@@ -262,8 +267,15 @@ static int s_page(pullsrc_t *self)
         rc = self->ops.item(self->impl, i, &it);
         if (rc == 0 && !it.reason && (!it.source_id || !*it.source_id))
             it.reason = "no record id";
-        if (rc == 0)
+        char qd[17] = "";
+        if (rc == 0 && it.reason && self->st.phase != INCSYNC_ASCENDING)
+            incsync_digest(it.payload, it.payload_len, qd);
+        if (rc == 0 && !(qd[0] && self->st.phase == INCSYNC_FINAL && incsync_q_has(&self->st, qd))) {
             rc = s_add(self, &b, i, &it, position);
+            /* page 1 is read twice: its second read quarantines only what is new */
+            if (rc == 0 && qd[0] && self->st.phase == INCSYNC_FIRST && incsync_q_add(&self->st, qd) < 0)
+                rc = LGSP_AE_NOMEM;
+        }
         if (rc < 0) {
             if (b)
                 self->host->batch_discard(b);
@@ -271,7 +283,7 @@ static int s_page(pullsrc_t *self)
             self->host->log(self->a, LGSP_LOG_ERROR, "%s: %s", position, self->host->last_error(self->a));
             return rc;
         }
-        if (it.reason)
+        if (it.reason || !counts)
             continue;
         if (!incsync_see(&self->st, &self->conf.sync, it.watermark)) {
             self->host->count(self->a, "watermark_unreadable", 1);
@@ -292,7 +304,7 @@ static int s_page(pullsrc_t *self)
                 || (pg.total_pages < 0 && pg.total < 0 && pg.count < self->conf.page_size);
     self->ops.release(self->impl);
     long page = self->st.page;
-    incsync_page_done(&self->st, &self->conf.sync, last);
+    incsync_page_done(&self->st, &self->conf.sync, last, pages);
     self->st.bad[0] = '\0';
     self->host->count(self->a, "pages", 1);
     return s_commit(self, b, page);

@@ -86,6 +86,7 @@ static void test_settings(void **state)
     assert_int_equal(c.overlap_s, 1);
     assert_int_equal(c.first_page, 1);
     assert_string_equal(c.initial_since, "2025-01-01");
+    assert_true(c.descending);                 /* the default page order */
 
     const char *const bad[] = {"since_format", "weekly", NULL};
     lgsp_adapter_t a2 = {.settings = bad};

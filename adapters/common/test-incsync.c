@@ -72,7 +72,7 @@ static void test_pass(void **state)
     assert_true(incsync_see(&s, &c, "2024-01-02T00:00:00+07:00"));
     assert_false(incsync_see(&s, &c, "yesterday"));
     assert_false(incsync_see(&s, &c, NULL));
-    incsync_page_done(&s, &c, false);
+    incsync_page_done(&s, &c, false, -1);
     assert_int_equal(s.page, 2);
     assert_null(s.watermark);                   /* not before the pass is complete */
 
@@ -90,7 +90,7 @@ static void test_pass(void **state)
     assert_true(incsync_see(&r, &c, "2024-01-01T20:00:00Z"));   /* = 02T03:00+07: the max */
     incsync_items_done(&r, 3);
     assert_int_equal(r.item, 3);
-    incsync_page_done(&r, &c, true);
+    incsync_page_done(&r, &c, true, -1);
     assert_false(r.in_pass);
     assert_int_equal(r.item, 0);
     assert_string_equal(r.watermark, "2024-01-01T20:00:00Z");
@@ -99,7 +99,7 @@ static void test_pass(void **state)
     assert_int_equal(incsync_begin(&r, &c), 0);
     assert_string_equal(r.since, "2024-01-01T20:00:00Z");
     /* a pass with nothing new keeps the watermark */
-    incsync_page_done(&r, &c, true);
+    incsync_page_done(&r, &c, true, -1);
     assert_string_equal(r.watermark, "2024-01-01T20:00:00Z");
     incsync_clear(&r);
     incsync_clear(&s);
@@ -138,7 +138,7 @@ static void test_since(void **state)
     incsync_begin(&s, &c);
     assert_string_equal(s.since, "2025-01-01T00:00:00+07:00");
     incsync_see(&s, &c, "2025-02-01T08:00:00+07:00");
-    incsync_page_done(&s, &c, true);
+    incsync_page_done(&s, &c, true, -1);
     c.overlap_s = 1;
     incsync_begin(&s, &c);
     assert_string_equal(s.since, "2025-02-01T07:59:59+07:00");

@@ -317,6 +317,163 @@ static void test_bad_state(void **state)
     th_free(&a);
 }
 
+/* A source whose records change while it is paged: record `move_id`
+ * changes (new version, latest timestamp: to the end of the order) just
+ * before fetch number `move_at`, as docs/simulators.md §1 warns. */
+typedef struct {
+    int   n;
+    int   wm[64];               /* per record: the second of its timestamp */
+    int   version[64];
+    int   page_size, fetches, move_at, move_id;
+    int   served[64];           /* the page last fetched: record numbers */
+    int   count;
+    char  id[16], wmbuf[64], payload[64];
+} moving_t;
+
+static int m_fetch(void *impl, const char *since, long page, pullsrc_page_t *pg, char *err,
+                   size_t errlen)
+{
+    moving_t *m = impl;
+    if (++m->fetches == m->move_at) {
+        int top = 0;
+        for (int r = 0; r < m->n; r++)
+            top = m->wm[r] > top ? m->wm[r] : top;
+        m->wm[m->move_id] = top + 1;
+        m->version[m->move_id]++;
+    }
+    int from = -1;
+    if (since && *since) {
+        int mi, se;
+        sscanf(since, "2025-01-01T00:%d:%dZ", &mi, &se);
+        from = mi * 60 + se;
+    }
+    /* the records after since, in timestamp order (they are distinct) */
+    int order[64], k = 0;
+    for (int t = 0; t < 3600 && k < m->n; t++)
+        for (int r = 0; r < m->n; r++)
+            if (m->wm[r] == t && t > from)
+                order[k++] = r;
+    int first = (int)(page - 1) * m->page_size;
+    m->count = 0;
+    for (int i = first; i < k && i < first + m->page_size; i++)
+        m->served[m->count++] = order[i];
+    pg->count = m->count;
+    pg->total_pages = (k + m->page_size - 1) / m->page_size;
+    return PULLSRC_PAGE;
+}
+
+static int m_item(void *impl, long i, pullsrc_item_t *it)
+{
+    moving_t *m = impl;
+    int r = m->served[i];
+    snprintf(m->id, sizeof m->id, "m%d", r);
+    snprintf(m->wmbuf, sizeof m->wmbuf, "2025-01-01T00:%02d:%02dZ", m->wm[r] / 60, m->wm[r] % 60);
+    snprintf(m->payload, sizeof m->payload, "{\"id\":\"m%d\",\"v\":%d}", r, m->version[r]);
+    it->payload = m->payload;
+    it->payload_len = strlen(m->payload);
+    it->source_id = m->id;
+    it->watermark = m->wmbuf;
+    return 0;
+}
+
+static const pullsrc_ops_t moving_ops = {m_fetch, m_item, f_release};
+
+/* Runs two passes over 20 records in pages of 5, record 2 changing before
+ * the third request; returns how many records never arrived. */
+static int s_moving_run(bool descending, lgsp_adapter_t *a)
+{
+    moving_t m = {.n = 20, .page_size = 5, .move_at = 3, .move_id = 2};
+    for (int r = 0; r < m.n; r++)
+        m.wm[r] = r;
+    pullsrc_conf_t c = s_conf(5);
+    c.sync.descending = descending;
+    pullsrc_t *p = pullsrc_new(&th_host, a, &c, &moving_ops, &m);
+    assert_int_equal(pullsrc_poll(p), 0);
+    assert_int_equal(pullsrc_poll(p), 0);          /* the next pass */
+    pullsrc_destroy(&p);
+    int missing = 0;
+    char id[16];
+    for (int r = 0; r < m.n; r++) {
+        snprintf(id, sizeof id, "m%d", r);
+        missing += th_count_id(a, id) == 0;
+    }
+    /* the changed record's new version arrived either way */
+    bool v1 = false;
+    for (size_t i = 0; i < a->nrecs; i++)
+        v1 |= !strcmp(a->recs[i].payload, "{\"id\":\"m2\",\"v\":1}");
+    assert_true(v1);
+    return missing;
+}
+
+static void test_page_order(void **state)
+{
+    /* Ascending (the simulator's doc): record 2 moves to the end after
+     * pages 1 and 2 were read, record 10 slides into page 2 and is never
+     * read (it did not change, so no later pass brings it). */
+    lgsp_adapter_t a = {0};
+    assert_int_equal(s_moving_run(false, &a), 1);
+    assert_int_equal(th_count_id(&a, "m10"), 0);
+    th_free(&a);
+    /* Descending: 1, 4, 3, 2, 1 again: nothing missing. */
+    lgsp_adapter_t b = {0};
+    assert_int_equal(s_moving_run(true, &b), 0);
+    th_free(&b);
+}
+
+static void test_descending_quarantine_once(void **state)
+{
+    /* page 1 is read twice in a descending pass: what it quarantines goes
+     * to the quarantine once, also across a restart between the two reads */
+    lgsp_adapter_t a = {0};
+    fake_t f = {.n = 25, .page_size = 10, .bad_id = 3, .not_object = 5};
+    pullsrc_conf_t c = s_conf(10);
+    c.sync.descending = true;
+    c.pages_per_poll = 2;
+    pullsrc_t *p = pullsrc_new(&th_host, &a, &c, &ops, &f);
+    assert_int_equal(pullsrc_poll(p), 1);          /* pages 1 and 3 */
+    pullsrc_destroy(&p);
+    assert_non_null(strstr(a.state, "\"q\":[\""));
+    p = pullsrc_new(&th_host, &a, &c, &ops, &f);
+    assert_int_equal(pullsrc_poll(p), 0);          /* pages 2 and 1 */
+    assert_int_equal(f.last_page, 1);
+    assert_int_equal(th_quarantined(&a), 2);
+    s_check_all_once(&a, 3);
+    assert_null(strstr(a.state, "\"q\""));
+    pullsrc_destroy(&p);
+    th_free(&a);
+}
+
+static void test_descending_resume(void **state)
+{
+    lgsp_adapter_t a = {0};
+    fake_t f = {.n = 35, .page_size = 10, .bad_id = -1, .not_object = -1};
+    pullsrc_conf_t c = s_conf(10);
+    c.sync.descending = true;
+    c.pages_per_poll = 2;
+    pullsrc_t *p = pullsrc_new(&th_host, &a, &c, &ops, &f);
+    assert_int_equal(pullsrc_poll(p), 1);          /* page 1, then page 4 */
+    assert_int_equal(f.last_page, 4);
+    pullsrc_destroy(&p);
+    assert_non_null(strstr(a.state, "\"phase\":\"down\""));
+    assert_non_null(strstr(a.state, "\"page\":3"));
+    assert_non_null(strstr(a.state, "\"max\":\"2025-01-01T00:00:34Z\""));
+    p = pullsrc_new(&th_host, &a, &c, &ops, &f);
+    assert_int_equal(pullsrc_poll(p), 1);          /* pages 3, 2 */
+    assert_int_equal(pullsrc_poll(p), 0);          /* page 1 again: the pass is complete */
+    assert_int_equal(f.last_page, 1);
+    s_check_all_once(&a, 35);
+    assert_int_equal(a.dups, 10);                  /* page 1 read twice, stored once */
+    assert_non_null(strstr(a.state, "\"watermark\":\"2025-01-01T00:00:34Z\""));
+    /* a source with one page: one request per pass */
+    int before = f.fetches;
+    f.n = 38;
+    assert_int_equal(pullsrc_poll(p), 0);
+    assert_int_equal(f.fetches, before + 1);
+    s_check_all_once(&a, 38);
+    pullsrc_destroy(&p);
+    th_free(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -329,6 +486,9 @@ int main(void)
         cmocka_unit_test(test_fetch_fails),
         cmocka_unit_test(test_short_page_ends_pass),
         cmocka_unit_test(test_bad_state),
+        cmocka_unit_test(test_page_order),
+        cmocka_unit_test(test_descending_resume),
+        cmocka_unit_test(test_descending_quarantine_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,7 +2,7 @@
 lgsp-sim's qn-population (REST/JSON, paged, `since`), checked against the
 generator's view (qn-population/persons.jsonl).
 
-    test_http_json.py CASE      full | kill9 | faults | changes | malformed
+    test_http_json.py CASE      full | kill9 | faults | changes | moving | malformed
     test_http_json.py bench [--scale 0.01] [--page-size N]     (not a test: records/s)
 
 The cases are in pulltest.py (shared with soap-xml); this file says how the

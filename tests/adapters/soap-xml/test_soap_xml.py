@@ -3,7 +3,7 @@ lgsp-sim's dn-population (SOAP 1.1, WS-Security UsernameToken, paged,
 TuThoiDiem), checked against the generator's view
 (dn-population/congdan.xml).
 
-    test_soap_xml.py CASE      full | kill9 | faults | changes | malformed
+    test_soap_xml.py CASE      full | kill9 | faults | changes | moving | malformed
     test_soap_xml.py bench [--scale 0.01] [--page-size N]     (not a test: records/s)
 
 The cases are in ../http-json/pulltest.py (shared with http-json); this
