@@ -546,8 +546,12 @@ static int s_commit(fd_t *self)
     self->in_batch = 0;
     self->files_in_batch = 0;
     free(text);
-    if (rc < 0)
+    if (rc < 0) {
+        /* the entries in memory claim what was not stored: read the
+         * committed state again before going on */
+        self->st_loaded = false;
         return rc;
+    }
     pthread_mutex_lock(&self->mu);
     self->n_records += res.stored;
     self->n_quarantined += res.quarantined;
