@@ -148,7 +148,11 @@ httpfetch_t *httpfetch_new(const lgsp_host_api_t *host, lgsp_adapter_t *a,
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)self->opts.connect_timeout_ms);
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");     /* whatever libcurl can decode */
+#if LIBCURL_VERSION_NUM >= 0x075500                      /* 7.85: CURLOPT_PROTOCOLS deprecated */
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
     if (self->opts.user_agent)
         curl_easy_setopt(c, CURLOPT_USERAGENT, self->opts.user_agent);
     return self;
@@ -393,7 +397,14 @@ uint64_t httpfetch_retries(const httpfetch_t *self)
 
 char *httpfetch_url_add(const char *url, const char *name, const char *value)
 {
+#if LIBCURL_VERSION_NUM >= 0x075200                      /* 7.82: escaping needs no handle */
     char *enc = curl_easy_escape(NULL, value, 0);
+#else
+    CURL *h = curl_easy_init();
+    char *enc = h ? curl_easy_escape(h, value, 0) : NULL;
+    if (h)
+        curl_easy_cleanup(h);
+#endif
     if (!enc)
         return NULL;
     char *out = NULL;

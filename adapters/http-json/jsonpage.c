@@ -78,6 +78,11 @@ int jsonpage_parse(jsonpage_t *p, const jsonpage_conf_t *c, const char *body, si
     /* Any value at the top: an API may answer a bare array of records. */
     p->doc = json_loadb(body, len, JSON_DECODE_ANY, &je);
     if (!p->doc) {
+        /* jansson quotes the text near the error ("near 'NGUYỄN'"): that
+         * can be personal data, and the reason goes to the log. */
+        char *near = strstr(je.text, " near '");
+        if (near)
+            *near = '\0';
         snprintf(pg->reason, sizeof pg->reason, "not JSON: %s (line %d, column %d, byte %d)",
                  je.text, je.line, je.column, je.position);
         return PULLSRC_MALFORMED;

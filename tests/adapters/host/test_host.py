@@ -217,7 +217,7 @@ def case_sdk():
     build_root = sys.argv[2]
     wd = harness.workdir("adapter-sdk")
     dest = os.path.join(wd, "dest")
-    r = subprocess.run(["meson", "install", "-C", build_root, "--destdir", dest, "--quiet"],
+    r = subprocess.run(["meson", "install", "-C", build_root, "--no-rebuild", "--destdir", dest, "--quiet"],
                        capture_output=True, text=True)
     check(r.returncode == 0, "meson install --destdir: %s" % r.stderr[-500:])
     pcs = [os.path.join(dp, f) for dp, _, fs in os.walk(dest) for f in fs if f == "lgsp-adapter.pc"]
