@@ -86,6 +86,10 @@ static void test_malformed(void **state)
     assert_non_null(strstr(pg.reason, "line 1"));
     assert_int_equal(s_parse(&p, &qn, "<html>502 Bad Gateway</html>", &pg), PULLSRC_MALFORMED);
     assert_non_null(strstr(pg.reason, "not JSON"));
+    /* the reason is logged: it does not quote the answer */
+    assert_int_equal(s_parse(&p, &qn, "{\"data\":[{\"ho_ten\": NGUYEN}]}", &pg), PULLSRC_MALFORMED);
+    assert_null(strstr(pg.reason, "NGUYEN"));
+    assert_non_null(strstr(pg.reason, "column"));
     assert_int_equal(s_parse(&p, &qn, "{\"error\":{\"code\":\"X\"}}", &pg), PULLSRC_MALFORMED);
     assert_string_equal(pg.reason, "no array of records at 'data' (absent)");
     assert_int_equal(s_parse(&p, &qn, "{\"data\":{}}", &pg), PULLSRC_MALFORMED);
