@@ -1489,9 +1489,11 @@ static int s_init(fd_t *self)
     json_decref(sj);
     s_free_strv(cols);
     if (!self->rec) {
-        const char *path = !strncmp(err, "id", 2) ? "id" : !strncmp(err, "name_regex", 10) ? "name_regex"
-                                                           : "xml.records";
-        return h->setting_error(a, path, "%s", err);
+        const char *path = !strncmp(err, "id: ", 4) ? "id" : !strncmp(err, "name_regex: ", 12) ? "name_regex"
+                         : !strncmp(err, "xml.records: ", 13) ? "xml.records" : "id";
+        size_t pl = strlen(path);
+        const char *what = !strncmp(err, path, pl) && !strncmp(err + pl, ": ", 2) ? err + pl + 2 : err;
+        return h->setting_error(a, path, "%s", what);
     }
 
     /* the folders */
