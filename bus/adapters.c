@@ -980,7 +980,10 @@ static void s_failed(lgsp_adapter_t *a)
     if (!s_error[0])
         s_set_error("adapter %s failed", a->name);
     s_remember_error(a, s_error);
-    log_error("adapters", "%s", s_error);
+    if (strstr(s_error, a->name))
+        log_error("adapters", "%s", s_error);
+    else
+        log_error("adapters", "%s: %s", a->name, s_error);
 }
 
 static void *s_thread(void *arg)

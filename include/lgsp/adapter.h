@@ -27,10 +27,12 @@
  *     and the reader ignores what lies beyond the size it was given.
  *   - enums and host functions are append-only.
  *
- * Threads: init/cleanup/poll/deliver run on the adapter's own host thread;
- * start() also, and stop() on the host's thread. Batch functions may be
- * called from any thread (each batch from one thread at a time). A plugin
- * that blocks holds only its own adapter: the others keep running.
+ * Threads: init/cleanup/poll/deliver/start/stop/tick run on the adapter's
+ * own host thread; describe() on the broker's. Batch functions, log(),
+ * count(), stopping() and wait() may be called from any thread, also the
+ * plugin's own (each batch from one thread at a time): a plugin's watcher
+ * thread may poll stopping() to cancel a long query. A plugin that blocks
+ * holds only its own adapter: the others keep running.
  *
  * Errors: host functions return 0 (or a count) on success and a negative
  * LGSP_AE_* value on failure; lgsp_host_api_t.last_error() gives the text.
