@@ -835,11 +835,11 @@ static long s_scan(fd_t *self, size_t *pending, uint64_t *next_ms)
         n++;
     }
     closedir(d);
-    qsort(nc, n, sizeof *nc, s_cmp_name);
+    if (n > 1)
+        qsort(nc, n, sizeof *nc, s_cmp_name);
     s_cands_free(self->cands, self->ncands);
     self->cands = nc;
     self->ncands = n;
-    /* the eligible ones, in processing order, into a separate array */
     return (long)n;
 }
 
@@ -876,7 +876,7 @@ static size_t s_eligible(fd_t *self, cand_t **el, size_t *pending, uint64_t *nex
         }
         v[n++] = *c;
     }
-    if (self->order_mtime)
+    if (self->order_mtime && n > 1)
         qsort(v, n, sizeof *v, s_cmp_mtime);
     *el = v;
     return n;
@@ -1175,7 +1175,7 @@ static char **s_inprogress(fd_t *self)
         v[n] = NULL;
     }
     closedir(d);
-    if (v)
+    if (n > 1)
         qsort(v, n, sizeof *v, s_cmp_str);
     return v;
 }
