@@ -1043,14 +1043,19 @@ static int s_process(fd_t *self, const char *name)
     int rc = s_read_file(path, self->max_file, &data, &len, &too_big);
     int e = errno;
     free(path);
+    bool unreadable = false;
     if (rc != 0) {
         if (e == ENOENT)
             return 0;       /* taken away meanwhile */
-        self->h->log(self->a, LGSP_LOG_ERROR, "cannot read %s/.inprogress/%s: %s", self->dir, name, strerror(e));
-        return e == ENOMEM ? LGSP_AE_NOMEM : LGSP_AE_INVALID;
+        if (e == ENOMEM)
+            return LGSP_AE_NOMEM;
+        /* e.g. no permission: the file fails rather than blocking the folder */
+        unreadable = true;
+        data = NULL;
+        len = 0;
     }
     char hash[65];
-    s_sha256_hex(data, len, hash);
+    s_sha256_hex(data ? data : "", len, hash);
     fd_entry_t *ent = s_ent_find(self, name);
     if (ent && strcmp(ent->sha256, hash) == 0 && ent->complete) {
         /* committed before a restart, not moved yet */
@@ -1084,9 +1089,11 @@ static int s_process(fd_t *self, const char *name)
 
     vncodec_enc_t enc = VNCODEC_UTF8;
     char why[512];
-    int er = too_big ? -1 : s_file_enc(self, name, &enc, why, sizeof why);
+    int er = too_big || unreadable ? -1 : s_file_enc(self, name, &enc, why, sizeof why);
     if (too_big)
         snprintf(why, sizeof why, "file larger than max_file_size (%zu bytes)", self->max_file);
+    else if (unreadable)
+        snprintf(why, sizeof why, "cannot read the file: %s", strerror(e));
     if (er == 1) {
         free(data);
         s_set_current(self, NULL);
