@@ -1293,7 +1293,9 @@ static int s_poll(void *vself, lgsp_adapter_t *a)
         }
         free(el);
         rc = s_poll_end(self, rc);
-        return rc < 0 ? rc : more;
+        /* files that were still settling: come back at once (the next poll
+         * waits for them) rather than after a whole interval */
+        return rc < 0 ? rc : more || pending ? 1 : 0;
     }
 }
 
