@@ -746,6 +746,11 @@ adapters_t *adapters_new(const config_t *cfg, const adapters_options_t *opts, ch
 
 /* ---- running ---------------------------------------------------------- */
 
+/* init() calls never overlap, across all adapters: a library's lazy global
+ * set-up (xmlInitParser, curl_global_init) is not thread-safe, and two
+ * plugins may use the same library. */
+static pthread_mutex_t s_init_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static int s_init(lgsp_adapter_t *a)
 {
     memset(&a->info, 0, sizeof a->info);
@@ -753,7 +758,9 @@ static int s_init(lgsp_adapter_t *a)
     a->self = NULL;
     a->config_error = false;
     s_error[0] = 0;
+    pthread_mutex_lock(&s_init_lock);
     int rc = a->init(a, &s_api, &a->info, &a->self);
+    pthread_mutex_unlock(&s_init_lock);
     if (rc < 0) {
         if (!s_error[0])
             s_set_error("adapter %s: init failed (%d)", a->name, rc);

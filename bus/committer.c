@@ -250,6 +250,10 @@ static int s_run(committer_t *self, batch_t *b, bool publishes)
                 continue;
             }
         }
+        /* The run without publishes (after a failed commit) must leave
+         * their error in place: resetting it would answer them as stored. */
+        if (!publishes && (op->kind == OP_PUBLISH || op_in_unit_kind(op->kind)))
+            continue;
         op->status = 0;
         int r = s_apply(j, b, op, publishes);
         if (r && s_breaks_txn(r)) {

@@ -238,6 +238,9 @@ typedef struct {
 /* Exported by every plugin. */
 LGSP_ADAPTER_EXPORT int lgsp_adapter_abi(int host_min, int host_max);
 /* Reads the settings, prepares the instance, fills info, and sets *self.
+ * Calls of init() never overlap, across all adapters of lgspd: the place
+ * for a library's global initialisation (xmlInitParser, curl_global_init).
+ * Connect to the source in poll/start, not here (--check-config runs init).
  * Returns 0, or < 0 after setting_error()/log() said why (the adapter is
  * then reported as failed and tried again with backoff). */
 LGSP_ADAPTER_EXPORT int lgsp_adapter_init(lgsp_adapter_t *a, const lgsp_host_api_t *host,

@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <zmq.h>
 
 #include "committer.h"
@@ -152,11 +155,82 @@ static void test_unit_dups_and_state(void **state)
     batch_destroy(&b);
 }
 
+/* A commit that fails on a full disk is run again without its publishes
+ * (acks and offsets must not be lost); the publishes keep their error. A
+ * regression: the second run reset their status, so they were answered as
+ * stored although nothing of them was. RLIMIT_FSIZE stands in for the full
+ * disk; deleted records leave free pages inside the file for the second run. */
+static void test_failed_commit_keeps_publish_errors(void **state)
+{
+    fixture_t *f = *state;
+    batch_t *b = batch_new();
+    char *small = batch_alloc(b, 3000);
+    memset(small, 's', 3000);
+    for (int i = 0; i < 200; i++) {
+        char id[32];
+        int n = snprintf(id, sizeof id, "old-%d", i);
+        op_t *op = batch_add(b, OP_PUBLISH);
+        op->topic = "t";
+        op->rec.time_us = 1;
+        op->rec.id = batch_strdup(b, id, (size_t) n);
+        op->rec.id_len = (size_t) n;
+        op->rec.payload = small;
+        op->rec.payload_len = 3000;
+    }
+    s_run(f, b);
+    batch_reset(b);
+    op_t *t = batch_add(b, OP_TRIM);       /* frees their pages */
+    t->topic = "t";
+    t->max_bytes = 1;
+    t->keep_from = UINT64_MAX;
+    s_run(f, b);
+    for (int k = 0; k < 3; k++) {          /* until LMDB may reuse them */
+        batch_reset(b);
+        op_t *g = batch_add(b, OP_GROUP_OPEN);
+        g->topic = "t";
+        char name[8];
+        snprintf(name, sizeof name, "g%d", k);
+        g->group = batch_strdup(b, name, strlen(name));
+        s_run(f, b);
+    }
+    char path[300];
+    snprintf(path, sizeof path, "%s/data.mdb", f->dir);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit old, lim = { (rlim_t) sb.st_size, (rlim_t) sb.st_size };
+    getrlimit(RLIMIT_FSIZE, &old);
+    lim.rlim_max = old.rlim_max;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    batch_reset(b);
+    char *big = batch_alloc(b, 4u << 20);
+    memset(big, 'b', 4u << 20);
+    op_t *p = batch_add(b, OP_PUBLISH);
+    p->topic = "t";
+    p->rec.id = "big";
+    p->rec.id_len = 3;
+    p->rec.payload = big;
+    p->rec.payload_len = 4u << 20;
+    op_t *pe = batch_add(b, OP_PENDING);
+    pe->gid = 1;
+    pe->offset = 7;
+    pe->attempts = 2;
+    s_run(f, b);
+    setrlimit(RLIMIT_FSIZE, &old);
+    assert_int_not_equal(batch_op(b, 0)->status, 0);      /* the publish failed */
+    assert_int_equal(batch_op(b, 1)->status, 0);          /* the pending state was kept */
+    journal_topic_stats_t st;
+    assert_int_equal(journal_topic_stats(f->j, "t", &st), 0);
+    assert_int_equal(st.count, 0);                        /* and nothing of the publish is there */
+    batch_destroy(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_unit_whole_or_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unit_dups_and_state, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_commit_keeps_publish_errors, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
