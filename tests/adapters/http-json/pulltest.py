@@ -226,6 +226,8 @@ def case_full(kind):
             a = [x for x in json.loads(body).get("adapters", []) if x.get("name") == kind.sim]
             check(a and a[0].get("status") == "running" and a[0].get("records") == len(view),
                   "/health: running, %d records" % len(view))
+            check(a and a[0].get("detail", "").startswith("watermark 20"),
+                  "/health describes the watermark: %s" % (a[0].get("detail") if a else None))
             check(d.metric("lgsp_adapter_http_retries_total", adapter=kind.sim) in (None, 0.0),
                   "no retries against a healthy source")
             check(d.stop() == 0, "lgspd stops cleanly")
