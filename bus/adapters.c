@@ -86,7 +86,7 @@ struct lgsp_adapter {
 
 struct adapters {
     adapters_options_t opts;
-    char              *config_file, *work_root, *bus_endpoint, *search;
+    char              *config_file, *config_dir, *work_root, *bus_endpoint, *search;
     lgsp_adapter_t   **list;
     size_t             n;
 };
@@ -122,6 +122,7 @@ static void s_remember_error(lgsp_adapter_t *a, const char *text)
 static const char *h_name(lgsp_adapter_t *a) { return a->name; }
 static const char *h_topic(lgsp_adapter_t *a) { return a->topic; }
 static const char *h_work_dir(lgsp_adapter_t *a) { return a->work_dir; }
+static const char *h_config_dir(lgsp_adapter_t *a) { return a->host->config_dir; }
 static const char *h_last_error(lgsp_adapter_t *a) { return s_error; }
 static void h_free(void *p) { free(p); }
 
@@ -567,6 +568,7 @@ static const lgsp_host_api_t s_api = {
     .count = h_count,
     .last_error = h_last_error,
     .work_dir = h_work_dir,
+    .config_dir = h_config_dir,
 };
 
 /* ---- loading ---------------------------------------------------------- */
@@ -717,6 +719,18 @@ adapters_t *adapters_new(const config_t *cfg, const adapters_options_t *opts, ch
     self->opts = *opts;
     self->config_file = strdup(opts->config_file ? opts->config_file : cfg->path);
     self->work_root = strdup(opts->work_root);
+    {
+        /* absolute, so that it means the same after a chdir */
+        char *dup = strdup(self->config_file ? self->config_file : ".");
+        char *slash = dup ? strrchr(dup, '/') : NULL;
+        if (slash)
+            *slash = 0;
+        const char *d = !dup ? "." : slash ? (*dup ? dup : "/") : ".";
+        self->config_dir = realpath(d, NULL);
+        if (!self->config_dir)
+            self->config_dir = strdup(d);
+        free(dup);
+    }
     self->bus_endpoint = opts->bus_endpoint ? strdup(opts->bus_endpoint) : NULL;
     self->opts.config_file = self->config_file;
     self->opts.work_root = self->work_root;
@@ -727,7 +741,7 @@ adapters_t *adapters_new(const config_t *cfg, const adapters_options_t *opts, ch
                  cfg->adapter_path && *cfg->adapter_path ? ":" : "", LGSP_ADAPTER_DIR) < 0)
         self->search = NULL;
     self->list = calloc(cfg->n_adapters + 1, sizeof *self->list);
-    if (!self->config_file || !self->work_root || !self->search || !self->list) {
+    if (!self->config_file || !self->config_dir || !self->work_root || !self->search || !self->list) {
         adapters_destroy(&self);
         return NULL;
     }
@@ -1089,6 +1103,7 @@ void adapters_destroy(adapters_t **self_p)
         s_adapter_free(self->list[i]);
     free(self->list);
     free(self->config_file);
+    free(self->config_dir);
     free(self->work_root);
     free(self->bus_endpoint);
     free(self->search);

@@ -13,6 +13,7 @@
  *      example.c -o lgsp-adapter-example.so $(pkg-config --libs jansson)
  * (docs/adapters.md). */
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -171,7 +172,18 @@ LGSP_ADAPTER_EXPORT int lgsp_adapter_init(lgsp_adapter_t *a, const lgsp_host_api
     if (!self)
         return LGSP_AE_NOMEM;
     self->host = host;
-    self->path = strdup(file);
+    /* A relative path is relative to lgspd's configuration file. The host
+     * table grew config_dir after version 1.0 of the header: check that
+     * this host has it before calling it. */
+    bool has_dir = host->size >= offsetof(lgsp_host_api_t, config_dir) + sizeof host->config_dir
+                   && host->config_dir;
+    if (file[0] != '/' && has_dir) {
+        const char *dir = host->config_dir(a);
+        size_t len = strlen(dir) + strlen(file) + 2;
+        if ((self->path = malloc(len)))
+            snprintf(self->path, len, "%s/%s", dir, file);
+    } else
+        self->path = strdup(file);
     self->id_field = strdup(host->setting(a, "id_field") ? host->setting(a, "id_field") : "id");
     self->batch = (unsigned) n;
     info->plugin = "example";

@@ -200,6 +200,10 @@ typedef struct lgsp_host_api {
     /* The folder for the adapter's own files ("<journal>/adapters/NAME",
      * created), e.g. a file-drop's done/ and failed/ when not configured. */
     const char *(*work_dir)(lgsp_adapter_t *a);
+
+    /* The folder of lgspd's configuration file: what a relative path in
+     * the settings is relative to. */
+    const char *(*config_dir)(lgsp_adapter_t *a);
 } lgsp_host_api_t;
 
 /* ---- what the plugin provides --------------------------------------- */

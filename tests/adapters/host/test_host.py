@@ -176,6 +176,13 @@ def case_check_config():
     lines = [json.loads(l) for l in r.stdout.splitlines()]
     check(len(lines) == 5 and "5 stored, 0 duplicates" in r.stderr,
           "a second run resumes from its state: %s" % r.stderr.strip())
+    # A relative path in the settings is relative to the configuration file.
+    d.adapters = [example("ex", "in.jsonl")]
+    d.write_config()
+    r = subprocess.run([tool, "-c", d.config_path, "-a", "ex", "-s", st + ".rel", "-w", wd], capture_output=True,
+                       text=True, env=env, cwd="/")
+    check(r.returncode == 0 and "12 stored" in r.stderr, "a relative file setting is found beside the config: %s"
+          % r.stderr.strip())
 
 
 def case_sink(security="plain"):
