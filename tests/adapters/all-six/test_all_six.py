@@ -46,10 +46,17 @@ def main():
                   % (s, len(want - set(ids)), len(set(ids) - want)))
             check(all(m.headers.get("lgsp-source") == s and m.headers.get("lgsp-fetched-at") for m in msgs[:50]),
                   "%s: provenance headers" % s)
-        _, body = dep.d.http("/health")
-        h = json.loads(body)
-        check(all(a["status"] == "running" for a in h["adapters"]),
-              "every adapter running: %s" % [(a["name"], a["status"], a["last_error"]) for a in h["adapters"]])
+        # /health is rendered once a second: right after the restart it may
+        # still show the adapters starting.
+        deadline = time.monotonic() + 15
+        while True:
+            h = json.loads(dep.d.http("/health")[1])
+            running = all(a["status"] == "running" for a in h["adapters"])
+            if running or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        check(running, "every adapter running: %s" % [(a["name"], a["status"], a["last_error"])
+                                                       for a in h["adapters"]])
         code = dep.d.stop()
         check(code == 0, "lgspd stops cleanly with six adapters running (%s)" % code)
     if FAILS:
