@@ -29,9 +29,21 @@ def truth_ids(world, system):
 def main():
     work = harness.workdir("all-six")
     os.chmod(work, 0o755)   # PostgreSQL runs as another user below it
-    with departments.Departments(work, scale=0.003, seed=3) as dep:
+    # qn-civil's 670-odd files come 10 ms apart, so the ingest lasts long
+    # enough for the kill to land in its middle on any machine.
+    pace = ["qn-land.interval_ms=0", "qn-civil.interval_ms=10", "dn-civil.rate=0"]
+    with departments.Departments(work, scale=0.01, seed=3, sim_settings=pace) as dep:
         dep.start()
-        time.sleep(1.5)
+        # kill -9 in the middle: once about a third of the records are in.
+        total = sum(dep.expected().values())
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            stored = sum(n for n, _ in dep.counts().values())
+            if stored >= total // 3:
+                break
+            time.sleep(0.05)
+        print("killing lgspd with %d of %d records stored" % (stored, total), flush=True)
+        check(stored < total, "the kill comes in the middle of the ingest")
         dep.d.kill9()
         dep.d.start(extra_env=getattr(dep.d, "start_env", None))
         res = dep.wait_ingested(timeout=400)
