@@ -1229,6 +1229,10 @@ bool adapters_health(void *arg, json_t *health)
             "status", s_status_names[st], "records", (json_int_t) a->records,
             "quarantined", (json_int_t) a->quarantined, "failures", (json_int_t) a->failures,
             "last_error", a->last_error);
+        if (o && a->initialized)
+            json_object_set_new(o, "guarantee", json_string(
+                a->info.guarantee == LGSP_EXACTLY_ONCE ? "exactly once"
+                : a->info.guarantee == LGSP_AT_MOST_ONCE ? "at most once" : "at least once"));
         /* describe() runs under the lock that cleanup waits for, so self
          * cannot be freed under it. */
         if (o && a->initialized && a->info.describe && st == A_RUNNING) {

@@ -122,6 +122,7 @@ def case_isolation():
         check("Not a directory" in by["broken"]["last_error"] or "cannot open" in by["broken"]["last_error"],
               "broken's last error is reported: %s" % by["broken"]["last_error"])
         check(by["wrong"]["status"] == "failed (settings)", "wrong settings: %s" % by["wrong"]["status"])
+        check(by["good"].get("guarantee") == "exactly once", "the declared guarantee is shown: %s" % by["good"])
         check(("lgspd.yaml:" in by["wrong"]["last_error"]) and "batch" in by["wrong"]["last_error"],
               "the settings error names file:line and the setting: %s" % by["wrong"]["last_error"])
         f1 = d.metric("lgsp_adapter_failures_total", adapter="broken")
