@@ -90,10 +90,31 @@ for name in SCHEMAS:
 store = {s["$id"]: s for s in schemas.values()}
 
 
+# jsonschema >= 4.18 resolves $ref through the referencing library (RefResolver
+# is deprecated there); Debian bookworm's 4.10 has only RefResolver.
+try:
+    from referencing import Registry, Resource
+    registry = Registry().with_resources(
+        (uri, Resource.from_contents(s)) for uri, s in store.items())
+except ImportError:
+    registry = None
+
+
 def validator(name):
     s = schemas[name]
+    if registry is not None:
+        return Draft202012Validator(s, registry=registry)
     resolver = jsonschema.RefResolver(base_uri=s["$id"], referrer=s, store=store)
     return Draft202012Validator(s, resolver=resolver)
+
+
+def resolve(name, ref):
+    """Follows one $ref of schema name; raises when its target is missing."""
+    s = schemas[name]
+    if registry is not None:
+        registry.resolver(base_uri=s["$id"]).lookup(ref)
+    else:
+        jsonschema.RefResolver(base_uri=s["$id"], referrer=s, store=store).resolve(ref)
 
 
 # A missing $ref target is only found when it is followed: follow every one.
@@ -110,12 +131,11 @@ def refs(node):
 
 
 for name, s in schemas.items():
-    resolver = jsonschema.RefResolver(base_uri=s["$id"], referrer=s, store=store)
     for ref in refs(s):
         try:
-            resolver.resolve(ref)
-        except jsonschema.exceptions.RefResolutionError as e:
-            fail(f"{name}: $ref {ref} does not resolve: {e}")
+            resolve(name, ref)
+        except Exception as e:  # RefResolutionError or referencing's Unresolvable
+            fail(f"{name}: $ref {ref} does not resolve: {str(e)[:200]}")
 
 # 2. Valid examples.
 counts = {}
@@ -209,11 +229,11 @@ for fname in files:
         continue
     hit = [e for e in errs if pointer(e.absolute_path) == want["path"] and keyword(e) == want["keyword"]]
     if not hit:
-        got = "; ".join(f"{pointer(e.absolute_path)} {keyword(e)}: {e.message}" for e in errs)
+        got = "; ".join(f"{pointer(e.absolute_path)} {keyword(e)}: {e.message[:120]}" for e in errs)
         fail(f"examples/invalid/{fname}: fails, but not with {want['keyword']} at "
              f"'{want['path']}' ({want['reason']}); errors: {got}")
         continue
-    print(f"ok invalid examples/invalid/{fname}: {want['reason']} ({hit[0].message})")
+    print(f"ok invalid examples/invalid/{fname}: {want['reason']} ({hit[0].message[:120]})")
 for sname in RECORD_SCHEMAS:
     if inv_counts.get(sname, 0) < 1:
         fail(f"{sname}: no invalid example")
