@@ -30,10 +30,11 @@ int vntext_validate(const char *s, size_t len, size_t *bad_offset)
     return 0;
 }
 
-/* Runs utf8proc_map with options after validating s; NUL-terminated copy
- * first because utf8proc_map wants a length, not a NUL, and we pass one. */
+/* Runs utf8proc_map with options after validating s ourselves: utf8proc
+ * reports only an error code, not where. Its output length goes to
+ * *outlen (the text may hold NUL bytes of its own). */
 static int s_map(const char *s, size_t len, utf8proc_option_t opts, char **out,
-                 size_t *bad_offset)
+                 size_t *outlen, size_t *bad_offset)
 {
     *out = NULL;
     if (vntext_validate(s, len, bad_offset) != 0)
@@ -42,18 +43,20 @@ static int s_map(const char *s, size_t len, utf8proc_option_t opts, char **out,
     utf8proc_ssize_t n = utf8proc_map((const utf8proc_uint8_t *) s, (utf8proc_ssize_t) len,
                                       &dst, opts);
     if (n < 0) {
-        /* Validated already, so this is out of memory or similar. */
+        /* Validated already, so this is out of memory. */
         if (bad_offset)
-            *bad_offset = 0;
+            *bad_offset = SIZE_MAX;
         return -1;
     }
     *out = (char *) dst;
+    if (outlen)
+        *outlen = (size_t) n;
     return 0;
 }
 
 int vntext_nfc(const char *s, size_t len, char **out, size_t *bad_offset)
 {
-    return s_map(s, len, UTF8PROC_STABLE | UTF8PROC_COMPOSE, out, bad_offset);
+    return s_map(s, len, UTF8PROC_STABLE | UTF8PROC_COMPOSE, out, NULL, bad_offset);
 }
 
 static bool s_is_space(utf8proc_int32_t cp)
@@ -75,15 +78,15 @@ static int s_fold(const char *s, size_t len, bool strip, char **out, size_t *bad
      * it survives and is mapped below. */
     utf8proc_option_t opts = UTF8PROC_STABLE | UTF8PROC_CASEFOLD
         | (strip ? UTF8PROC_DECOMPOSE | UTF8PROC_STRIPMARK : UTF8PROC_COMPOSE);
-    if (s_map(s, len, opts, &folded, bad_offset) != 0)
+    size_t flen;
+    if (s_map(s, len, opts, &folded, &flen, bad_offset) != 0)
         return -1;
-    size_t flen = strlen(folded);
     /* The key is never longer than the folded text. */
     char *key = malloc(flen + 1);
     if (!key) {
         free(folded);
         if (bad_offset)
-            *bad_offset = 0;
+            *bad_offset = SIZE_MAX;
         return -1;
     }
     size_t o = 0, i = 0;

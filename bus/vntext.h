@@ -4,7 +4,9 @@
  * (embedded NULs are allowed but unusual) and either returns 0 and a
  * malloc'ed, NUL-terminated result the caller frees, or returns -1 and
  * stores in *bad_offset the byte offset of the first byte that is not part
- * of valid UTF-8 (surrogates and overlong forms are invalid). */
+ * of valid UTF-8 (surrogates and overlong forms are invalid): the first
+ * byte of the sequence that fails, as Python's decoder reports it. Out of
+ * memory is -1 with *bad_offset SIZE_MAX. */
 #ifndef LGSP_VNTEXT_H
 #define LGSP_VNTEXT_H
 

@@ -109,6 +109,36 @@ static void test_key(void **state)
     s_expect_key("Xã A Xan", "xa a xan");
 }
 
+static void test_fold(void **state)
+{
+    (void) state;
+    char *out = NULL;
+    size_t off;
+    const char *s = "  Xã \tTAM  Thành ";
+    assert_int_equal(vntext_fold(s, strlen(s), &out, &off), 0);
+    assert_string_equal(out, "xã tam thành");
+    free(out);
+    s = "ĐÀ Na\xcc\x86\xcc\x83ng";          /* decomposed ẵ: composed by the fold */
+    assert_int_equal(vntext_fold(s, strlen(s), &out, &off), 0);
+    assert_string_equal(out, "đà nẵng");
+    free(out);
+    out = (char *) 1;
+    assert_int_equal(vntext_fold("ab\x80", 3, &out, &off), -1);
+    assert_null(out);
+    assert_int_equal(off, 2);
+}
+
+/* An embedded NUL is text like any other byte: the length counts. */
+static void test_embedded_nul(void **state)
+{
+    (void) state;
+    char *out = NULL;
+    size_t off;
+    assert_int_equal(vntext_key("A\0B  ", 5, &out, &off), 0);
+    assert_memory_equal(out, "a\0b", 4);   /* and the terminating NUL */
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -116,6 +146,8 @@ int main(void)
         cmocka_unit_test(test_validate_bad),
         cmocka_unit_test(test_nfc),
         cmocka_unit_test(test_key),
+        cmocka_unit_test(test_fold),
+        cmocka_unit_test(test_embedded_nul),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
