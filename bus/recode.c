@@ -21,6 +21,7 @@ typedef struct {
 
 typedef struct {
     const char *province, *district, *commune, *name;
+    const char *check;         /* check_1659 of the row */
     char *key;                 /* matching key of the name, prefix removed */
     char *fold;                /* the same with its diacritics (vntext_fold) */
     int type;                  /* S_TYPE_* of the name's prefix */
@@ -260,7 +261,8 @@ static int s_build(recode_t *self, const char *dir, char *err, size_t errlen)
     int mc = s_col(m, "old_commune_code", path[0], err, errlen);
     int mcn = s_col(m, "old_commune_name", path[0], err, errlen);
     int mnc = s_col(m, "new_commune_code", path[0], err, errlen);
-    if (mp < 0 || md < 0 || mdn < 0 || mc < 0 || mcn < 0 || mnc < 0)
+    int mck = s_col(m, "check_1659", path[0], err, errlen);
+    if (mp < 0 || md < 0 || mdn < 0 || mc < 0 || mcn < 0 || mnc < 0 || mck < 0)
         return -1;
     self->n_old = m->nrows - 1;
     self->old = calloc(self->n_old ? self->n_old : 1, sizeof *self->old);
@@ -271,6 +273,7 @@ static int s_build(recode_t *self, const char *dir, char *err, size_t errlen)
         o->province = s_cell(m, r, mp);
         o->district = s_cell(m, r, md);
         o->commune = s_cell(m, r, mc);
+        o->check = s_cell(m, r, mck);
         /* A district without communes is named by its district name. */
         o->name = *o->commune ? s_cell(m, r, mcn) : s_cell(m, r, mdn);
         o->key = s_name_key(o->name, &o->type, &o->fold, NULL);
@@ -383,6 +386,7 @@ static recode_status_t s_result(recode_t *self, const size_t *hits, size_t nhits
         r->old_district = first->district;
         r->old_commune = first->commune;
         r->old_name = first->name;
+        r->old_check = first->check;
     }
     r->status = r->n == 1 && one_old ? RECODE_FOUND : RECODE_AMBIGUOUS;
     return r->status;

@@ -43,6 +43,10 @@ typedef struct {
     const char *old_district;
     const char *old_commune;   /* "" for a district without communes (Hoàng Sa) */
     const char *old_name;
+    /* How the row was checked against NQ 1659 (SOURCE.md): "exact",
+     * "spelling_variant", "unchanged_unit", or "NOT_FOUND" for 20674 Xã
+     * Quế Phước, mapped by name only and doubtful. */
+    const char *old_check;
     const char *old_version;   /* RECODE_OLD_VERSION */
     const char *new_version;   /* RECODE_NEW_VERSION */
     size_t n;                  /* number of candidates */

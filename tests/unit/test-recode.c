@@ -424,6 +424,13 @@ static void test_code_versions(void **state)
     assert_string_equal(r.old_version, RECODE_OLD_VERSION);
     assert_string_equal(r.candidates[0].code, "20194");
     assert_string_equal(r.candidates[0].name, "Phường Hải Vân");
+    assert_string_equal(r.old_check, "exact");
+    /* The doubtful row keeps its flag (absent from GSO 2020-2024 lists). */
+    assert_int_equal(recode_by_code(s_rc, "49", "509", "20674", &r), RECODE_FOUND);
+    assert_string_equal(r.candidates[0].code, "20669");
+    assert_string_equal(r.old_check, "NOT_FOUND");
+    assert_int_equal(recode_by_code(s_rc, NULL, NULL, "20434", &r), RECODE_FOUND);
+    assert_string_equal(r.old_check, "unchanged_unit");
     /* A 2025 name is not an old unit. */
     assert_int_equal(recode_by_name(s_rc, "Phường Hải Vân", NULL, NULL, &r), RECODE_NOT_FOUND);
 }
