@@ -13,7 +13,7 @@ PACKAGES=(
   # adapters: SQL sources through unixODBC, PostgreSQL's ODBC driver; TLS client certificates
   unixodbc-dev unixodbc odbc-postgresql libgnutls28-dev
   # tests: unit tests, the Python protocol client, sanitizer runtimes
-  libcmocka-dev python3 python3-zmq python3-yaml
+  libcmocka-dev python3 python3-zmq python3-yaml python3-jsonschema
   # benchmark peer: NATS JetStream
   nats-server libnats-dev
   # tools the tests and demo use
