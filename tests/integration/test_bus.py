@@ -265,14 +265,15 @@ def case_kill9_publish():
             ok, err = p.poll(0.05)
             check(not err, "no publish errors: %r" % list(err.items())[:3])
             acked.update(ok)
-            if kills < 3 and time.time() > next_kill:
+            # Kill only while messages are still unacknowledged: after a restart the
+            # backlog may drain before the next kill is due, which is fine.
+            if kills < 3 and time.time() > next_kill and len(acked) < n:
                 d.kill9()
                 kills += 1
-                check(len(acked) < n, "killed while publishing")
                 d.start()
                 next_kill = time.time() + random.uniform(0.5, 2.0)
         check(len(acked) == n, "all %d eventually acknowledged (%d)" % (n, len(acked)))
-        check(kills >= 1, "lgspd was killed")
+        check(kills >= 1, "lgspd was killed while publishing (raise LGSP_KILL9_N if it finished first)")
         c = Client(d.endpoint, "c")
         c.hello()
         c.subscribe("ingest", "verify", 5000)
