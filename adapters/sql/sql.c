@@ -18,6 +18,8 @@
  *         initial: ["-infinity", "0"]       # the watermark before the first row
  *         id: "thua_dat:{id}"               # the record's source id
  *         params: [updated_at, id, limit]   # optional: what each ? is
+ *         json_columns: [owners]            # optional: text that is JSON, embedded as JSON values
+ *         hidden: [wm_at, wm_id]            # optional: read (watermark, id) but not published
  *
  * Every row becomes one record: a JSON object {column: value} in the query's
  * column order (NULL -> null, integer types -> numbers, booleans -> true /
@@ -26,7 +28,13 @@
  * "<stream> row <n>" (n counts the stream's rows since it began), extra
  * header lgsp-stream. The message id is left to the host (source id + a
  * digest of the payload): a row read again unchanged is a duplicate, a
- * changed row is a new message.
+ * changed row is a new message. A json_columns column (json_agg,
+ * row_to_json) is parsed and embedded as its JSON value, so one row can be
+ * a whole document (a parcel with its owners); a value that is not JSON
+ * sends the row to quarantine. hidden columns are left out of the payload:
+ * several streams that publish the same document, each with the watermark
+ * of its own table, then publish byte-identical payloads, which the host's
+ * digest message ids store once.
  *
  * Watermark: the values of the watermark columns of the last row, kept as
  * the text the driver returned (full precision) and bound back as strings
@@ -72,6 +80,11 @@ typedef struct {
     size_t             nparams;
     sqlrow_template_t *tpl;
     size_t            *wm_idx;       /* result column of each watermark column */
+    char             **json_cols;    /* json_columns: text embedded as JSON values */
+    size_t             njson;
+    char             **hidden;       /* hidden: read, not published */
+    size_t             nhidden;
+    sqlrow_use_t      *uses;         /* per result column, from the two above */
     odbc_stmt_t       *stmt;
     bool               resolved;
     bool               failed;       /* the last poll of this stream failed */
@@ -246,6 +259,9 @@ static void s_stream_free(s_stream_t *st)
     s_free_strv(st->wm, st->ncols);
     free(st->params);
     free(st->wm_idx);
+    s_free_strv(st->json_cols, st->njson);
+    s_free_strv(st->hidden, st->nhidden);
+    free(st->uses);
     sqlrow_template_destroy(&st->tpl);
 }
 
@@ -253,6 +269,40 @@ static bool s_name_ok(const char *s)
 {
     size_t n = strlen(s);
     return n > 0 && n <= 64 && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
+
+/* An optional list of result columns (json_columns, hidden): a list or
+ * "a, b", each name once. */
+static int s_column_list(s_self_t *self, const json_t *js, const char *key, const char *path,
+                         char ***out, size_t *n)
+{
+    const json_t *v = json_object_get(js, key);
+    *out = NULL;
+    *n = 0;
+    if (!v || (json_is_array(v) && json_array_size(v) == 0) || (json_is_string(v) && !*json_string_value(v)))
+        return 0;
+    char **names = s_strv(v, n);
+    for (size_t k = 0; names && k < *n; k++) {
+        if (!names[k][0] || strlen(names[k]) > 128) {
+            s_free_strv(names, *n);
+            *n = 0;
+            return self->host->setting_error(self->a, path, "column names (a list or \"a, b\"), not an empty "
+                                             "or overlong one");
+        }
+        for (size_t j = 0; j < k; j++)
+            if (strcmp(names[j], names[k]) == 0) {
+                int rc = self->host->setting_error(self->a, path, "'%s' is listed twice", names[k]);
+                s_free_strv(names, *n);
+                *n = 0;
+                return rc;
+            }
+    }
+    if (!names) {
+        *n = 0;
+        return self->host->setting_error(self->a, path, "a list of result columns, e.g. [owners, certificate]");
+    }
+    *out = names;
+    return 0;
 }
 
 static int s_read_stream(s_self_t *self, size_t i, const json_t *js, s_stream_t *st)
@@ -321,6 +371,14 @@ static int s_read_stream(s_self_t *self, size_t i, const json_t *js, s_stream_t 
         if (!st->params)
             return -1;
     }
+    if (s_column_list(self, js, "json_columns", P("json_columns"), &st->json_cols, &st->njson) < 0
+        || s_column_list(self, js, "hidden", P("hidden"), &st->hidden, &st->nhidden) < 0)
+        return -1;
+    for (size_t k = 0; k < st->nhidden; k++)
+        for (size_t j = 0; j < st->njson; j++)
+            if (strcmp(st->hidden[k], st->json_cols[j]) == 0)
+                return h->setting_error(a, P("hidden"), "'%s' is in json_columns too: a hidden column is "
+                                        "not published", st->hidden[k]);
     st->wm = calloc(st->ncols, sizeof *st->wm);
     st->wm_idx = calloc(st->ncols, sizeof *st->wm_idx);
     if (!st->name || !st->query || !st->wm || !st->wm_idx)
@@ -492,6 +550,27 @@ static int s_resolve(s_self_t *self, s_stream_t *st, odbc_error_t *e)
         }
         st->wm_idx[c] = k;
     }
+    free(st->uses);
+    if (!(st->uses = calloc(n ? n : 1, sizeof *st->uses))) {
+        snprintf(e->message, sizeof e->message, "out of memory");
+        return -1;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        char *const *list = pass ? st->hidden : st->json_cols;
+        size_t cnt = pass ? st->nhidden : st->njson;
+        for (size_t j = 0; j < cnt; j++) {
+            size_t k;
+            for (k = 0; k < n; k++)
+                if (strcmp(names[k], list[j]) == 0)
+                    break;
+            if (k == n) {
+                snprintf(e->message, sizeof e->message, "%s column '%s' is not in the query's result",
+                         pass ? "hidden" : "json_columns", list[j]);
+                return -1;
+            }
+            st->uses[k] = pass ? SQLROW_HIDDEN : SQLROW_EMBED;
+        }
+    }
     st->resolved = true;
     return 0;
 }
@@ -640,13 +719,24 @@ static int s_page(s_self_t *self, s_stream_t *st, odbc_error_t *e)
                 if (cells[st->wm_idx[c]].null)
                     snprintf(reason, sizeof reason, "watermark column %s is NULL", st->columns[c]);
         }
-        if (!why && sqlrow_json(names, kinds, cells, ncols, &self->json, &bad) < 0) {
-            snprintf(reason, sizeof reason, "column %s: not valid UTF-8 text",
-                     bad < ncols ? names[bad] : "?");
+        char jwhy[400];
+        if (!why && sqlrow_json(names, kinds, st->uses, cells, ncols, &self->json, &bad,
+                                jwhy, sizeof jwhy) < 0) {
+            snprintf(reason, sizeof reason, "column %s: %s", bad < ncols ? names[bad] : "?", jwhy);
             why = reason;
             if (bad < ncols) {
                 raw = cells[bad].data;
                 raw_len = cells[bad].len;
+            }
+            /* a json_columns value that is not JSON: the whole row goes to
+             * quarantine, every column as text (the id and the watermark
+             * say which row), when the text itself is valid UTF-8 */
+            size_t bad2;
+            self->json.len = 0;
+            if (bad < ncols && st->uses && st->uses[bad] == SQLROW_EMBED
+                && sqlrow_json(names, kinds, NULL, cells, ncols, &self->json, &bad2, NULL, 0) == 0) {
+                raw = self->json.data;
+                raw_len = self->json.len;
             }
         }
         if (!why && sqlrow_template_expand(st->tpl, cells, &self->sid, &bad) < 0) {

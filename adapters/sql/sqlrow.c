@@ -172,19 +172,92 @@ static json_t *s_bool_value(const sqlrow_cell_t *c)
     return NULL;
 }
 
-int sqlrow_json(const char *const *names, const sqlrow_kind_t *kinds,
-                const sqlrow_cell_t *cells, size_t n, sqlrow_buf_t *out, size_t *bad_col)
+/* The fewest significant digits (%.*g) that read back as exactly v, and
+ * at least enough for its integer part, so that %g writes 100.0 and not
+ * 1e+02 (jansson adds the ".0"). */
+static int s_real_digits(double v)
 {
+    char buf[40];
+    int p;
+    for (p = 1; p < 17; p++) {
+        snprintf(buf, sizeof buf, "%.*g", p, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+    snprintf(buf, sizeof buf, "%.16e", v);
+    const char *e = strchr(buf, 'e');
+    long exp10 = e ? strtol(e + 1, NULL, 10) : 0;
+    if (exp10 >= p && exp10 < 17)
+        p = (int) exp10 + 1;
+    return p;
+}
+
+/* The digits the reals of a parsed value need (0: it has none). jansson
+ * limits the depth it parses (2048), which bounds the recursion. */
+static int s_value_digits(const json_t *v)
+{
+    int p = 0, q;
+    if (json_is_real(v))
+        return s_real_digits(json_real_value(v));
+    if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++)
+            if ((q = s_value_digits(json_array_get(v, i))) > p)
+                p = q;
+    } else if (json_is_object(v)) {
+        const char *key;
+        json_t *m;
+        json_object_foreach((json_t *) v, key, m)
+            if ((q = s_value_digits(m)) > p)
+                p = q;
+    }
+    return p;
+}
+
+/* The JSON value of an embedded column's text; NULL with why filled. */
+static json_t *s_embed_value(const sqlrow_cell_t *c, int *digits, char *why, size_t whylen)
+{
+    json_error_t err;
+    /* any value (an array from json_agg, an object from row_to_json, a
+     * scalar); a key twice in one object would lose one of its values */
+    json_t *v = json_loadb(c->data, c->len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &err);
+    if (!v) {
+        snprintf(why, whylen, "not valid JSON: %s (at byte %d of %zu)", err.text, err.position, c->len);
+        return NULL;
+    }
+    int p = s_value_digits(v);
+    if (p > *digits)
+        *digits = p;
+    return v;
+}
+
+int sqlrow_json(const char *const *names, const sqlrow_kind_t *kinds, const sqlrow_use_t *uses,
+                const sqlrow_cell_t *cells, size_t n, sqlrow_buf_t *out, size_t *bad_col,
+                char *why, size_t whylen)
+{
+    char scratch[8];
+    if (!why || !whylen) {
+        why = scratch;
+        whylen = sizeof scratch;
+    }
+    why[0] = '\0';
     json_t *obj = json_object();
-    if (!obj)
+    if (!obj) {
+        snprintf(why, whylen, "out of memory");
         return -1;
-    int rc = 0;
+    }
+    int rc = 0, digits = 0;
     for (size_t i = 0; i < n; i++) {
         const sqlrow_cell_t *c = &cells[i];
+        sqlrow_use_t use = uses ? uses[i] : SQLROW_PUBLISH;
+        if (use == SQLROW_HIDDEN)
+            continue;
         json_t *v = NULL;
         if (c->null)
             v = json_null();
-        else {
+        else if (use == SQLROW_EMBED) {
+            if (!(v = s_embed_value(c, &digits, why, whylen)))
+                rc = -1;
+        } else {
             if (kinds[i] == SQLROW_INT)
                 v = s_int_value(c);
             else if (kinds[i] == SQLROW_BOOL)
@@ -192,22 +265,25 @@ int sqlrow_json(const char *const *names, const sqlrow_kind_t *kinds,
             if (!v)
                 v = json_stringn(c->data, c->len);
             if (!v) {
-                if (bad_col)
-                    *bad_col = i;
+                snprintf(why, whylen, "not valid UTF-8 text");
                 rc = -1;
-                break;
             }
         }
-        if (json_object_set_new(obj, names[i], v) < 0) {
+        if (rc == 0 && json_object_set_new(obj, names[i], v) < 0) {
+            snprintf(why, whylen, "cannot be a member (a name that is not UTF-8?)");
+            rc = -1;
+        }
+        if (rc < 0) {
             if (bad_col)
                 *bad_col = i;
-            rc = -1;
             break;
         }
     }
-    if (rc == 0 && json_dump_callback(obj, s_dump_cb, out, JSON_COMPACT) < 0) {
+    size_t flags = JSON_COMPACT | (digits ? JSON_REAL_PRECISION(digits) : 0);
+    if (rc == 0 && json_dump_callback(obj, s_dump_cb, out, flags) < 0) {
         if (bad_col)
             *bad_col = n;
+        snprintf(why, whylen, "out of memory");
         rc = -1;
     }
     json_decref(obj);

@@ -1,6 +1,6 @@
 /* sqlrow.h — the sql adapter's conversions that need no database: text
  * between UTF-16 (SQL_C_WCHAR) and UTF-8 (iconv), a row of cells to its JSON
- * payload, the source-id template ("thua_dat:{id}"), a connection string
+ * payload (with embedded JSON columns and hidden columns), the source-id template ("thua_dat:{id}"), a connection string
  * with the password added, and a driver's diagnostic message made readable.
  * Everything here is unit-tested (test-sqlrow.c) without ODBC. */
 #ifndef SQLROW_H
@@ -28,6 +28,13 @@ typedef enum {
     SQLROW_INT  = 1,     /* an integer type: a JSON integer (a string if it does not fit) */
     SQLROW_BOOL = 2,     /* SQL_BIT: true / false */
 } sqlrow_kind_t;
+
+/* What a column is to the payload (a stream's json_columns and hidden). */
+typedef enum {
+    SQLROW_PUBLISH = 0,  /* published as its kind says */
+    SQLROW_EMBED   = 1,  /* json_columns: its text is JSON, published as that JSON value */
+    SQLROW_HIDDEN  = 2,  /* hidden: read (watermark, id template) but not published */
+} sqlrow_use_t;
 
 /* One value of a row, as UTF-8 (borrowed). */
 typedef struct {
@@ -60,10 +67,16 @@ int sqlrow_utf8_to_utf16(sqlrow_iconv_t *cv, const char *text, size_t len,
 bool sqlrow_utf8_valid(const char *p, size_t n);
 
 /* Appends the JSON object {name: value, ...} of one row to out (compact,
- * columns in query order, NULL as null). Returns 0, or -1 with the index of
- * the offending column in *bad_col (text that is not valid UTF-8). */
-int sqlrow_json(const char *const *names, const sqlrow_kind_t *kinds,
-                const sqlrow_cell_t *cells, size_t n, sqlrow_buf_t *out, size_t *bad_col);
+ * columns in query order, NULL as null). uses (NULL: every column
+ * published) leaves out SQLROW_HIDDEN columns and parses SQLROW_EMBED ones
+ * (jansson: any JSON value, a repeated key refused), whose value is then
+ * written compact; their numbers keep their value, written with the fewest
+ * digits that read back as the same double. Returns 0, or -1 with the index
+ * of the offending column in *bad_col (n: the whole object) and why in
+ * why/whylen ("not valid UTF-8 text", "not valid JSON: ..."). */
+int sqlrow_json(const char *const *names, const sqlrow_kind_t *kinds, const sqlrow_use_t *uses,
+                const sqlrow_cell_t *cells, size_t n, sqlrow_buf_t *out, size_t *bad_col,
+                char *why, size_t whylen);
 
 /* The source-id template: literal text with {column} fields ("{{" and "}}"
  * are literal braces). */

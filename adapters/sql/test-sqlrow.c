@@ -1,5 +1,6 @@
 /* test-sqlrow.c — unit tests of the sql adapter's conversions (sqlrow.c):
- * UTF-16 <-> UTF-8, rows to JSON, the id template, connection strings,
+ * UTF-16 <-> UTF-8, rows to JSON (embedded JSON columns, hidden columns),
+ * the id template, connection strings,
  * diagnostic messages, durations. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -87,7 +88,7 @@ static void test_json_row(void **state)
     };
     sqlrow_buf_t out = { 0 };
     size_t bad = 99;
-    assert_int_equal(sqlrow_json(names, kinds, cells, 8, &out, &bad), 0);
+    assert_int_equal(sqlrow_json(names, kinds, NULL, cells, 8, &out, &bad, NULL, 0), 0);
     assert_string_equal(out.data,
         "{\"id\":42,\"ma_xa\":\"20287\",\"ma_xa_moi\":null,\"dien_tich\":\"69.5\","
         "\"dia_chi\":\"Số 52, \\\"Tổ\\\" 9\\n\",\"active\":true,\"big\":\"18446744073709551615\","
@@ -97,7 +98,7 @@ static void test_json_row(void **state)
     sqlrow_kind_t k2[] = { SQLROW_INT, SQLROW_BOOL, SQLROW_BOOL };
     sqlrow_cell_t c2[] = { s_cell("-7"), s_cell("0"), s_cell("maybe") };
     out.len = 0;
-    assert_int_equal(sqlrow_json(n2, k2, c2, 3, &out, &bad), 0);
+    assert_int_equal(sqlrow_json(n2, k2, NULL, c2, 3, &out, &bad, NULL, 0), 0);
     assert_string_equal(out.data, "{\"a\":-7,\"b\":false,\"c\":\"maybe\"}");
     sqlrow_buf_free(&out);
 }
@@ -110,8 +111,108 @@ static void test_json_bad_text(void **state)
     sqlrow_cell_t cells[] = { s_cell("1"), { .data = "\xFF\xFE", .len = 2 } };
     sqlrow_buf_t out = { 0 };
     size_t bad = 99;
-    assert_int_equal(sqlrow_json(names, kinds, cells, 2, &out, &bad), -1);
+    char why[128];
+    assert_int_equal(sqlrow_json(names, kinds, NULL, cells, 2, &out, &bad, why, sizeof why), -1);
     assert_int_equal(bad, 1);
+    assert_string_equal(why, "not valid UTF-8 text");
+    sqlrow_buf_free(&out);
+}
+
+/* json_columns: a parcel row with its owners (json_agg) and certificate
+ * (row_to_json) embedded as JSON values; hidden watermark columns left out. */
+static void test_json_embed_hidden(void **state)
+{
+    (void) state;
+    const char *names[] = { "id", "so_thua", "owners", "certificate", "wm_at", "wm_id" };
+    sqlrow_kind_t kinds[] = { SQLROW_INT, SQLROW_INT, SQLROW_TEXT, SQLROW_TEXT, SQLROW_TEXT, SQLROW_INT };
+    sqlrow_use_t uses[] = { SQLROW_PUBLISH, SQLROW_PUBLISH, SQLROW_EMBED, SQLROW_EMBED, SQLROW_HIDDEN,
+                            SQLROW_HIDDEN };
+    /* json_agg's own layout: spaces and a newline between the elements */
+    sqlrow_cell_t cells[] = {
+        s_cell("17"), s_cell("52"),
+        s_cell("[{\"id\":3,\"ho_ten\":\"Trần Thảo Vi\",\"ngay_sinh\":\"1947-05-25\"}, \n "
+               "{\"id\" : 4, \"ho_ten\" : \"Lê \\\"Bé\\\"\", \"ngay_sinh\" : null}]"),
+        s_cell("{\"id\": 9, \"so_phat_hanh\": \"AB 148750\", \"dien_tich\": 69.5, \"x\": [0.1, 100.0, -2.5e-7, 1e300]}"),
+        s_cell("2024-03-01 10:22:33+07"), s_cell("5"),
+    };
+    sqlrow_buf_t out = { 0 };
+    size_t bad = 99;
+    char why[256] = "x";
+    assert_int_equal(sqlrow_json(names, kinds, uses, cells, 6, &out, &bad, why, sizeof why), 0);
+    assert_string_equal(why, "");
+    /* numbers keep their value with the fewest digits that read back as it */
+    assert_string_equal(out.data,
+        "{\"id\":17,\"so_thua\":52,"
+        "\"owners\":[{\"id\":3,\"ho_ten\":\"Trần Thảo Vi\",\"ngay_sinh\":\"1947-05-25\"},"
+        "{\"id\":4,\"ho_ten\":\"Lê \\\"Bé\\\"\",\"ngay_sinh\":null}],"
+        "\"certificate\":{\"id\":9,\"so_phat_hanh\":\"AB 148750\",\"dien_tich\":69.5,"
+        "\"x\":[0.1,100.0,-2.5e-7,1e300]}}");
+
+    /* the same document read through another stream (another watermark):
+     * byte-identical */
+    sqlrow_buf_t out2 = { 0 };
+    cells[4] = s_cell("2025-01-01 00:00:00+07");
+    cells[5] = s_cell("912");
+    assert_int_equal(sqlrow_json(names, kinds, uses, cells, 6, &out2, &bad, why, sizeof why), 0);
+    assert_int_equal(out2.len, out.len);
+    assert_memory_equal(out2.data, out.data, out.len);
+
+    /* NULL in a json column (a parcel without a certificate) is null; a
+     * scalar is a JSON value too; everything hidden is {} */
+    cells[3] = s_cell(NULL);
+    cells[2] = s_cell(" \"one\" ");
+    out.len = 0;
+    assert_int_equal(sqlrow_json(names, kinds, uses, cells, 6, &out, &bad, why, sizeof why), 0);
+    assert_string_equal(out.data, "{\"id\":17,\"so_thua\":52,\"owners\":\"one\",\"certificate\":null}");
+    sqlrow_use_t none[] = { SQLROW_HIDDEN, SQLROW_HIDDEN, SQLROW_HIDDEN, SQLROW_HIDDEN, SQLROW_HIDDEN,
+                            SQLROW_HIDDEN };
+    out.len = 0;
+    assert_int_equal(sqlrow_json(names, kinds, none, cells, 6, &out, &bad, why, sizeof why), 0);
+    assert_string_equal(out.data, "{}");
+    /* without uses every column is published, a json column as its text */
+    out.len = 0;
+    assert_int_equal(sqlrow_json(names, kinds, NULL, cells, 6, &out, &bad, why, sizeof why), 0);
+    assert_string_equal(out.data, "{\"id\":17,\"so_thua\":52,\"owners\":\" \\\"one\\\" \",\"certificate\":null,"
+                                  "\"wm_at\":\"2025-01-01 00:00:00+07\",\"wm_id\":912}");
+    sqlrow_buf_free(&out);
+    sqlrow_buf_free(&out2);
+}
+
+/* A json column whose value is not JSON: -1, the column, and why. */
+static void test_json_embed_invalid(void **state)
+{
+    (void) state;
+    const char *names[] = { "id", "owners", "wm" };
+    sqlrow_kind_t kinds[] = { SQLROW_INT, SQLROW_TEXT, SQLROW_TEXT };
+    sqlrow_use_t uses[] = { SQLROW_PUBLISH, SQLROW_EMBED, SQLROW_HIDDEN };
+    const char *bad_values[] = {
+        "[{\"id\":1}",                     /* cut short */
+        "not json",
+        "",                                /* empty text is not a value */
+        "{\"id\":1,\"id\":2}",               /* a key twice: one value would be lost */
+        "[1] [2]",                         /* two values */
+        "[18446744073709551616]",          /* an integer beyond 64 bits */
+        "\"\xFF\"",                         /* not UTF-8 */
+    };
+    for (size_t k = 0; k < sizeof bad_values / sizeof *bad_values; k++) {
+        sqlrow_cell_t cells[] = { s_cell("1"), s_cell(bad_values[k]), s_cell("x") };
+        sqlrow_buf_t out = { 0 };
+        size_t bad = 99;
+        char why[256] = "";
+        assert_int_equal(sqlrow_json(names, kinds, uses, cells, 3, &out, &bad, why, sizeof why), -1);
+        assert_int_equal(bad, 1);
+        assert_non_null(strstr(why, "not valid JSON: "));
+        sqlrow_buf_free(&out);
+    }
+    /* the reason says where */
+    sqlrow_cell_t cells[] = { s_cell("1"), s_cell("[1, 2, x]"), s_cell("x") };
+    sqlrow_buf_t out = { 0 };
+    size_t bad = 99;
+    char why[256] = "";
+    assert_int_equal(sqlrow_json(names, kinds, uses, cells, 3, &out, &bad, why, sizeof why), -1);
+    assert_non_null(strstr(why, "of 9)"));
+    /* without a why buffer it still fails cleanly */
+    assert_int_equal(sqlrow_json(names, kinds, uses, cells, 3, &out, &bad, NULL, 0), -1);
     sqlrow_buf_free(&out);
 }
 
@@ -214,6 +315,8 @@ int main(void)
         cmocka_unit_test(test_utf16_invalid),
         cmocka_unit_test(test_json_row),
         cmocka_unit_test(test_json_bad_text),
+        cmocka_unit_test(test_json_embed_hidden),
+        cmocka_unit_test(test_json_embed_invalid),
         cmocka_unit_test(test_template),
         cmocka_unit_test(test_connstr),
         cmocka_unit_test(test_messages),
