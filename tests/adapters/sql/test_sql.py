@@ -13,7 +13,11 @@ journal against the generator's CSVs and truth, and against the database:
            the CSVs); changes appear after the next poll as new messages;
            ties on the watermark split across pages, microsecond watermarks
            and rows that cannot become records (quarantine, with position
-           and reason) in a second adapter
+           and reason) in a second adapter; config/departments.yaml's
+           dn-land streams (one parcel document with its owners and
+           certificate, json_columns, hidden watermark columns): one message
+           per parcel version, whichever of the three streams read it; a
+           json column whose value is not JSON (quarantine)
   restart  kill -9 of lgspd in the middle of an ingest, three times: no row
            lost, none twice, and the last process reads nothing again
   faults   REVOKE (SQLSTATE 42501 reported, restarts with backoff, completes
@@ -38,6 +42,8 @@ import time
 import urllib.error
 import urllib.request
 
+import yaml
+
 import harness
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -56,6 +62,11 @@ TABLES = {
                     "dia_chi", "updated_at"],
     "giay_chung_nhan": ["id", "thua_dat_id", "so_phat_hanh", "so_vao_so", "ngay_cap", "updated_at"],
 }
+# The parcel document of config/departments.yaml: the parcel's columns, its
+# owners (by id) and its latest certificate, with these fields.
+OWNER_FIELDS = ["id", "ho_ten", "ngay_sinh", "gioi_tinh", "loai_giay_to", "so_giay_to", "dia_chi"]
+CERT_FIELDS = ["id", "so_phat_hanh", "so_vao_so", "ngay_cap"]
+DOC_KEYS = TABLES["thua_dat"] + ["owners", "certificate"]
 
 
 def check(cond, what):
@@ -138,7 +149,9 @@ class World:
             m.group(1), m.group(2), int(m.group(3)), m.group(4), m.group(5)
         self.csv = {t: self._csv(t) for t in TABLES}
         with open(os.path.join(self.world, "truth", "dn-land.truth.tsv"), encoding="utf-8") as f:
-            self.truth_ids = set(l.split("\t")[0] for l in f.read().splitlines()[1:] if l)
+            truth = [l.split("\t") for l in f.read().splitlines()[1:] if l]
+        self.truth_ids = set(r[0] for r in truth)
+        self.truth_roles = {r[0]: r[1] for r in truth}
 
     def _csv(self, table):
         with open(os.path.join(self.world, "dn-land", table + ".csv"), newline="", encoding="utf-8") as f:
@@ -180,6 +193,14 @@ class World:
         obj = ", ".join("'%s', %s::text" % (c, c) for c in TABLES[table])
         out = self.psql("SELECT coalesce(json_agg(json_build_object(%s)), '[]') FROM %s" % (obj, table))
         return {"%s:%s" % (table, r["id"]): r for r in json.loads(out)}
+
+    def db_docs(self):
+        """The parcel documents as the database holds them now."""
+        return build_docs({t: list(self.db_rows(t).values()) for t in TABLES})
+
+    def superuser(self, sql):
+        """SQL as the database's owner (the department's own changes)."""
+        return self.script("psql", "--dir", self.pgdir, "-tA", "-c", sql)
 
     def max_updated(self):
         return {t: self.psql("SELECT max(updated_at)::text FROM %s" % t).strip() for t in TABLES}
@@ -297,6 +318,76 @@ def check_db(w, msgs, what):
           % (what, len(bad), (": e.g. %s %s vs %s" % (bad[0], latest.get(bad[0]), db[bad[0]])) if bad else ""))
 
 
+# ---- the parcel documents (config/departments.yaml) ------------------------------
+
+def config_streams():
+    """dn-land's streams as config/departments.yaml has them."""
+    with open(os.path.join(ROOT, "config", "departments.yaml"), encoding="utf-8") as f:
+        doc = yaml.safe_load(f)
+    return [a for a in doc["adapters"] if a["name"] == "dn-land"][0]["settings"]["streams"]
+
+
+def build_docs(rows):
+    """{thua_dat:N: document, values as text} from the three tables' rows
+    ({column: text or None}): what the configuration's query must publish."""
+    owners = collections.defaultdict(list)
+    certs = collections.defaultdict(list)
+    for r in rows["chu_su_dung"]:
+        owners[r["thua_dat_id"]].append(r)
+    for r in rows["giay_chung_nhan"]:
+        certs[r["thua_dat_id"]].append(r)
+    docs = {}
+    for t in rows["thua_dat"]:
+        d = {c: t[c] for c in TABLES["thua_dat"]}
+        d["owners"] = [{c: o[c] for c in OWNER_FIELDS} for o in sorted(owners[t["id"]], key=lambda o: int(o["id"]))]
+        # the latest: ORDER BY ngay_cap DESC NULLS LAST, id DESC
+        cs = sorted(certs[t["id"]], key=lambda g: (g["ngay_cap"] is not None, g["ngay_cap"] or "", int(g["id"])))
+        d["certificate"] = {c: cs[-1][c] for c in CERT_FIELDS} if cs else None
+        docs["thua_dat:" + t["id"]] = d
+    return docs
+
+
+def as_text(v):
+    """A JSON value with every scalar as text (None stays), to compare with CSV and psql."""
+    if isinstance(v, dict):
+        return {k: as_text(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [as_text(x) for x in v]
+    return None if v is None else v if isinstance(v, str) else str(v)
+
+
+def changed(before, after):
+    """How many documents a change made new (changed or added)."""
+    return len([k for k in after if before.get(k) != after[k]])
+
+
+def check_docs(msgs, docs, expected, what):
+    """The parcel documents in the journal: `expected` messages, no version
+    twice, every parcel, the latest message of each is its document now,
+    the hidden watermark columns left out."""
+    msgs = sorted(msgs, key=lambda m: m.offset)
+    check(len(msgs) == expected, "%s: %d messages, expected %d parcel versions" % (what, len(msgs), expected))
+    check(len(set(m.id for m in msgs)) == len(msgs)
+          and len(set((m.headers["lgsp-source-id"], m.payload) for m in msgs)) == len(msgs),
+          "%s: no message id or parcel version twice" % what)
+    latest = {}
+    for m in msgs:
+        latest[m.headers["lgsp-source-id"]] = json.loads(m.payload)
+    check(set(latest) == set(docs), "%s: the source ids are the parcels (%d vs %d)" % (what, len(latest), len(docs)))
+    bad = [k for k in docs if as_text(latest.get(k)) != docs[k]]
+    check(not bad, "%s: the latest message of every parcel is its document with owners and certificate "
+          "(%d differ%s)" % (what, len(bad), (": e.g. %s %s vs %s" % (bad[0], latest.get(bad[0]), docs[bad[0]]))
+                              if bad else ""))
+    check(all(list(p) == DOC_KEYS for p in latest.values()),
+          "%s: payload fields in the query's order, without the hidden wm_at, wm_id" % what)
+    return latest
+
+
+def doc_msgs(d, expected):
+    wait_for(lambda: metric(d, "lgsp_adapter_records_total", "dn-land-doc") >= expected, 60, "dn-land-doc")
+    return read_all(d, "raw.dn-land-doc", expected)
+
+
 def change(w, n):
     """n changes; returns how many rows they touched (new messages to come)."""
     marks = w.max_updated()
@@ -359,12 +450,43 @@ def case_ingest():
         }
         b = w.adapter("dn-land-big", page_size=50, streams=[big])
         b["settings"]["max_chars"] = "64"
-        d = lgspd(w, [w.adapter(page_size=100), q, b])
+        # Fourth: config/departments.yaml's streams (parcel documents), in
+        # pages of 50 (a parcel's owners split across pages).
+        doc = w.adapter("dn-land-doc", page_size=50, streams=config_streams())
+        # Fifth: a json column whose value is not JSON for every 9th parcel,
+        # hidden given as "a, b".
+        js = w.adapter("dn-land-json", page_size=50, streams=[{
+            "name": "docs",
+            "query": "SELECT t.id, CASE WHEN t.id % 9 = 0 THEN '{\"id\": ' || t.id || ', \"cut' "
+                     "ELSE row_to_json(t)::text END AS doc, t.updated_at::text AS wm_at, t.id AS wm_id "
+                     "FROM thua_dat t WHERE (t.updated_at, t.id) > (CAST(? AS timestamptz), CAST(? AS bigint)) "
+                     "ORDER BY t.updated_at, t.id LIMIT ?",
+            "watermark": ["wm_at", "wm_id"], "initial": ["-infinity", "0"], "id": "j:{id}",
+            "json_columns": ["doc"], "hidden": "wm_at, wm_id"}])
+        d = lgspd(w, [w.adapter(page_size=100), q, b, doc, js])
         try:
             wait_for(lambda: metric(d, "lgsp_adapter_records_total") >= total, 120, "the first ingest")
             msgs = read_all(d, "raw.dn-land", total)
             check_initial(w, msgs, "first ingest")
             check_db(w, msgs, "first ingest")
+            # the parcel documents: one per parcel of the CSVs and the truth,
+            # although the three streams read 1 + owners + certificates rows
+            docs = build_docs({t: [{k: (v if v != "" else None) for k, v in r.items()} for r in w.csv[t]]
+                               for t in TABLES})
+            check(set(docs) == set(k for k, r in w.truth_roles.items() if r == "parcel"),
+                  "the truth's parcels are the CSV's (%d)" % len(docs))
+            n_docs = len(docs)
+            check_docs(doc_msgs(d, n_docs), docs, n_docs, "docs, first ingest")
+            wait_for(lambda: metric(d, "lgsp_adapter_duplicates_total", "dn-land-doc")
+                     >= len(w.csv["chu_su_dung"]) + len(w.csv["giay_chung_nhan"]), 30, "the owners' and certificates' rows")
+            dm = metric(d, "lgsp_adapter_duplicates_total", "dn-land-doc")
+            check(dm == len(w.csv["chu_su_dung"]) + len(w.csv["giay_chung_nhan"]),
+                  "docs: the owners' and certificates' streams read the same parcels again: duplicates (%d)" % dm)
+            check(sum(1 for p in docs.values() if len(p["owners"]) > 1) > 0
+                  and sum(1 for p in docs.values() if p["certificate"] is None) > 0,
+                  "docs: parcels with several owners and parcels without a certificate are among them")
+            before = w.db_docs()
+            check(before == docs, "docs: the database holds the CSVs' documents")
             check(metric(d, "lgsp_adapter_up") == 1.0 and metric(d, "lgsp_adapter_failures_total") == 0,
                   "the adapter is up, no failure")
             h, a = health(d)
@@ -372,19 +494,63 @@ def case_ingest():
             # changes: new messages after the next poll, and only those
             n_new = change(w, 12)
             check(n_new > 0, "the changes touched %d rows" % n_new)
+            after = w.db_docs()
+            n_docs += changed(before, after)
             wait_for(lambda: metric(d, "lgsp_adapter_records_total") >= total + n_new, 30, "the changed rows")
+            doc_msgs(d, n_docs)
             time.sleep(1.0)        # a few more polls: nothing else may come
             msgs = read_all(d, "raw.dn-land", total + n_new)
             check(len(msgs) == total + n_new, "after 12 changes: %d messages, expected %d + %d"
                   % (len(msgs), total, n_new))
             check_db(w, msgs, "after changes")
             check(metric(d, "lgsp_adapter_quarantined_total") == 0, "nothing quarantined from the tables")
+            check_docs(read_all(d, "raw.dn-land-doc", n_docs), after, n_docs, "docs, after 12 changes")
+            before = after
             n_new2 = change(w, 30)
+            after = w.db_docs()
+            n_docs += changed(before, after)
             wait_for(lambda: metric(d, "lgsp_adapter_records_total") >= total + n_new + n_new2, 30,
                      "the second changes")
             msgs = read_all(d, "raw.dn-land", total + n_new + n_new2)
             check(len(msgs) == total + n_new + n_new2, "after 30 more: %d messages" % len(msgs))
             check_db(w, msgs, "after more changes")
+            check_docs(doc_msgs(d, n_docs), after, n_docs, "docs, after 30 more changes")
+            check(metric(d, "lgsp_adapter_quarantined_total", "dn-land-doc") == 0
+                  and metric(d, "lgsp_adapter_failures_total", "dn-land-doc") == 0,
+                  "docs: nothing quarantined, no failure")
+
+            # a json column that is not JSON: that row to quarantine, naming
+            # the column, the row as text; the others embedded; the stream on
+            parcels_now = set(int(k.split(":")[1]) for k in after)
+            dien = {int(r["id"]): float(r["dien_tich"]) for r in w.db_rows("thua_dat").values()}
+            want = set((i, dien[i]) for i in parcels_now if i % 9)
+            def js_done():
+                jm = read_all(d, "raw.dn-land-json", None, idle=1)
+                quar = read_all(d, "quarantine.dn-land-json", None, idle=1)
+                got = set((p["id"], p["doc"].get("dien_tich")) for p in (json.loads(m.payload) for m in jm)
+                          if isinstance(p.get("doc"), dict))
+                qids = set(json.loads(m.payload)["id"] for m in quar)
+                return (jm, quar) if got >= want and qids >= set(i for i in parcels_now if i % 9 == 0) else None
+            jm, quar = wait_for(js_done, 60, "dn-land-json") or ([], [])
+            check(set(json.loads(m.payload)["id"] for m in jm) == set(i for i in parcels_now if i % 9),
+                  "json: every parcel whose doc is JSON is published, as it is now (numbers keep their value)")
+            ok = [m for m in jm if list(json.loads(m.payload)) == ["id", "doc"]
+                  and isinstance(json.loads(m.payload)["doc"], dict)
+                  and json.loads(m.payload)["doc"]["id"] == json.loads(m.payload)["id"]
+                  and isinstance(json.loads(m.payload)["doc"]["dien_tich"], (int, float))]
+            check(jm and len(ok) == len(jm), "json: the doc column embedded as a JSON object (numbers as numbers), "
+                  "wm_at and wm_id hidden (%d of %d; %s)" % (len(ok), len(jm), jm[0].payload[:200] if jm else None))
+            check(set(json.loads(m.payload)["id"] for m in quar) == set(i for i in parcels_now if i % 9 == 0),
+                  "json: every parcel whose doc is not JSON is quarantined (%d)" % len(quar))
+            check(quar and all(re.match(r"column doc: not valid JSON: .* \(at byte \d+ of \d+\)$",
+                                        m.headers.get("lgsp-reason", ""))
+                               and re.match(r"docs row \d+$", m.headers.get("lgsp-position", "")) for m in quar),
+                  "json: the reason names the column and says where (%s)" % (quar[0].headers if quar else None))
+            qp = [json.loads(m.payload) for m in quar]
+            check(all(set(p) == {"id", "doc", "wm_at", "wm_id"} and isinstance(p["doc"], str)
+                      and p["doc"].endswith('"cut') for p in qp),
+                  "json: the quarantined row is kept whole, the bad value as its text (%s)" % (qp[:1],))
+            check(metric(d, "lgsp_adapter_failures_total", "dn-land-json") == 0, "json: no failure")
 
             # the second adapter
             parcels = [int(x) for x in w.psql("SELECT id FROM thua_dat").split()]
@@ -452,6 +618,38 @@ def case_ingest():
                   and all("cannot be a record: source_id longer than" in m.headers.get("lgsp-reason", "") for m in bq),
                   "big: rows whose id the bus refuses are quarantined with the host's reason (%d; %s)"
                   % (len(bq), bq[0].headers.get("lgsp-reason") if bq else None))
+
+            # the department's own changes, one table each (last: now() is
+            # later than the simulator's clock): a new ID paper of one owner
+            # re-emits its parcel through the owners stream, a certificate
+            # through the certificates stream; a change to a superseded
+            # certificate reads the same document again: a duplicate
+            o_id, p1 = w.psql("SELECT id, thua_dat_id FROM chu_su_dung ORDER BY id LIMIT 1").strip().split("|")
+            g_old, p2 = w.psql("SELECT id, thua_dat_id FROM giay_chung_nhan WHERE thua_dat_id <> %s ORDER BY id LIMIT 1"
+                               % p1).strip().split("|")
+            before = w.db_docs()
+            w.superuser("UPDATE chu_su_dung SET loai_giay_to = 'CCCD', so_giay_to = '048099000001', updated_at = now() "
+                        "WHERE id = %s; INSERT INTO giay_chung_nhan VALUES ((SELECT max(id) + 1 FROM giay_chung_nhan), "
+                        "%s, 'ZZ 000001', 'CS 99999', '2031-01-01', now())" % (o_id, p2))
+            after = w.db_docs()
+            check(changed(before, after) == 2, "an owner and a certificate changed two documents")
+            n_docs += 2
+            msgs = doc_msgs(d, n_docs)
+            latest = check_docs(msgs, after, n_docs, "docs, after an owner's and a certificate's change")
+            last = {m.headers["lgsp-source-id"]: m for m in sorted(msgs, key=lambda m: m.offset)}
+            check(last["thua_dat:" + p1].headers.get("lgsp-stream") == "owners"
+                  and [o["so_giay_to"] for o in latest["thua_dat:" + p1]["owners"] if str(o["id"]) == o_id]
+                  == ["048099000001"], "docs: an owner's change re-emits the parcel (owners stream)")
+            check(last["thua_dat:" + p2].headers.get("lgsp-stream") == "certificates"
+                  and latest["thua_dat:" + p2]["certificate"]["so_phat_hanh"] == "ZZ 000001",
+                  "docs: a new certificate re-emits the parcel with it (certificates stream)")
+            dups = metric(d, "lgsp_adapter_duplicates_total", "dn-land-doc")
+            w.superuser("UPDATE giay_chung_nhan SET so_vao_so = 'CS 00000', updated_at = now() WHERE id = %s" % g_old)
+            check(wait_for(lambda: metric(d, "lgsp_adapter_duplicates_total", "dn-land-doc") > dups, 30,
+                           "the superseded certificate read"), "docs: the superseded certificate's change was read")
+            check(metric(d, "lgsp_adapter_records_total", "dn-land-doc") == n_docs,
+                  "docs: ... and stored nothing: the parcel's document is the same bytes")
+            check_docs(read_all(d, "raw.dn-land-doc", None, idle=2), w.db_docs(), n_docs, "docs, at the end")
             st = d.stop()
             check(st == 0, "lgspd stops cleanly (exit %s; LeakSanitizer reports fail it)" % st)
         finally:
