@@ -1,7 +1,13 @@
 """departments.py — the six department systems end to end: lgsp-gen writes a
 world, lgsp-sim serves it through the six protocols, lgspd ingests it with
 the adapters wired by config/departments.yaml, and the per-source counts in
-the journal are compared with the generator's (truth/summary.json).
+the journal are compared with the generator's truth (truth/<system>.truth.tsv),
+then what the journal holds with what the generator wrote (verify()).
+
+What a source's raw topic holds is one message per source record: the
+truth's distinct record ids, except dn-land, whose three tables are joined
+in SQL into one document per parcel (the truth's `parcel` rows, each with
+its `owner` rows in `owners` and its `certificate` row in `certificate`).
 
 Used by the demo (demo.sh), the test tests/adapters/all-six and the
 benchmark bench/run ingest:
@@ -9,9 +15,12 @@ benchmark bench/run ingest:
     with Departments(work, scale=0.01) as dep:
         dep.start()                       # gen, sim, lgspd
         result = dep.wait_ingested(timeout=600)
-        print(dep.summary(result))
+        print(table(result))
+        problems = dep.verify()           # {source: [what is wrong]}
 """
 
+import collections
+import csv
 import json
 import os
 import re
@@ -126,14 +135,123 @@ class Sim:
         self.errf.close()
 
 
-def truth_records(world, system):
-    """The number of distinct record ids of a system in the generator's truth."""
-    ids = set()
-    with open(os.path.join(world, "truth", system + ".truth.tsv")) as f:
+# The roles of a system's truth rows that are records of their own in its raw
+# topic (default: every row). dn-land's owners and certificates are inside
+# their parcel's document (config/departments.yaml).
+RECORD_ROLES = {"dn-land": {"parcel"}}
+
+
+def truth_roles(world, system):
+    """{record id: set of roles} of a system in the generator's truth."""
+    roles = collections.defaultdict(set)
+    with open(os.path.join(world, "truth", system + ".truth.tsv"), encoding="utf-8") as f:
         next(f)
         for line in f:
-            ids.add(line.split("\t", 1)[0])
-    return len(ids)
+            cols = line.rstrip("\n").split("\t")
+            roles[cols[0]].add(cols[1] if len(cols) > 1 else "")
+    return roles
+
+
+def expected_ids(world, system):
+    """The source record ids a system's raw topic must hold, each once."""
+    want = RECORD_ROLES.get(system)
+    return set(i for i, r in truth_roles(world, system).items() if want is None or r & want)
+
+
+def truth_records(world, system):
+    """The number of messages a system's raw topic must hold."""
+    return len(expected_ids(world, system))
+
+
+def _csv_rows(world, system, table):
+    with open(os.path.join(world, system, table + ".csv"), newline="", encoding="utf-8") as f:
+        return [{k: (v if v != "" else None) for k, v in r.items()} for r in csv.DictReader(f)]
+
+
+def _text(v):
+    return None if v is None else v if isinstance(v, str) else str(v)
+
+
+def verify_dn_land(world, msgs):
+    """dn-land's parcel documents against the generator's CSVs and truth: one
+    message per truth parcel; every owner row of the truth in its parcel's
+    `owners` (source id chu_su_dung:<id>, each value as in the CSV), every
+    certificate in its parcel's `certificate` (giay_chung_nhan:<id>); nothing
+    else. Returns what is wrong (empty: all of it is there)."""
+    roles = truth_roles(world, "dn-land")
+    by_role = collections.defaultdict(set)
+    for i, rs in roles.items():
+        for r in rs:
+            by_role[r].add(i)
+    problems = []
+    docs = {}
+    for m in msgs:
+        sid = m.headers.get("lgsp-source-id")
+        if sid in docs:
+            problems.append("%s: twice (the same parcel in two versions, with nothing changed)" % sid)
+        try:
+            docs[sid] = json.loads(m.payload)
+        except ValueError:
+            problems.append("%s: the payload is not JSON" % sid)
+    missing = by_role["parcel"] - set(docs)
+    unknown = set(docs) - by_role["parcel"]
+    if missing or unknown:
+        problems.append("parcels: %d of the truth's missing (%s), %d unknown (%s)"
+                        % (len(missing), sorted(missing)[:3], len(unknown), sorted(unknown)[:3]))
+    parcels = {"thua_dat:" + r["id"]: r for r in _csv_rows(world, "dn-land", "thua_dat")}
+    for sid, doc in docs.items():
+        want = parcels.get(sid)
+        if want and any(_text(doc.get(k)) != v for k, v in want.items()):
+            problems.append("%s: the parcel's columns differ from the CSV" % sid)
+    # each owner / certificate row of the truth, in its parcel's document
+    for table, role, key in (("chu_su_dung", "owner", "owners"), ("giay_chung_nhan", "certificate", "certificate")):
+        rows = {"%s:%s" % (table, r["id"]): r for r in _csv_rows(world, "dn-land", table)}
+        if set(rows) != by_role[role]:
+            problems.append("%s: the truth's %s ids are not %s.csv's" % (key, role, table))
+        lost, wrong = [], []
+        for rid in sorted(by_role[role]):
+            row = rows.get(rid)
+            doc = docs.get("thua_dat:%s" % row["thua_dat_id"]) if row else None
+            inner = (doc or {}).get(key)
+            inner = inner if isinstance(inner, list) else [inner] if isinstance(inner, dict) else []
+            found = [x for x in inner if isinstance(x, dict) and "%s:%s" % (table, x.get("id")) == rid]
+            if not found:
+                lost.append(rid)
+            elif any(_text(v) != row.get(k) for k, v in found[0].items()):
+                wrong.append(rid)
+        if lost or wrong:
+            problems.append("%s: %d of the truth's %d %s rows not in their parcel's document (%s), %d with other "
+                            "values (%s)" % (key, len(lost), len(by_role[role]), role, lost[:3], len(wrong), wrong[:3]))
+    # no owner or certificate that the truth does not know
+    extra = set()
+    for doc in docs.values():
+        for x in (doc.get("owners") or []):
+            extra.add("chu_su_dung:%s" % x.get("id"))
+        if isinstance(doc.get("certificate"), dict):
+            extra.add("giay_chung_nhan:%s" % doc["certificate"].get("id"))
+    extra -= by_role["owner"] | by_role["certificate"]
+    if extra:
+        problems.append("%d owners or certificates that the truth does not have (%s)" % (len(extra), sorted(extra)[:3]))
+    return problems
+
+
+def verify_source(world, system, msgs):
+    """A raw topic's messages against the truth: each expected source id once
+    and no other (dn-land: its parcel documents, verify_dn_land()). Returns
+    what is wrong."""
+    if system == "dn-land":
+        return verify_dn_land(world, msgs)
+    ids = collections.Counter(m.headers.get("lgsp-source-id") for m in msgs)
+    want = expected_ids(world, system)
+    problems = []
+    twice = [i for i, n in ids.items() if n > 1]
+    if set(ids) != want:
+        problems.append("%d of the truth's source ids missing (%s), %d unknown (%s)"
+                        % (len(want - set(ids)), sorted(want - set(ids))[:3], len(set(ids) - want),
+                           sorted(set(ids) - want)[:3]))
+    if twice:
+        problems.append("%d source ids more than once (%s)" % (len(twice), twice[:3]))
+    return problems
 
 
 def render(template, sim, webhook_port, drop_root):
@@ -213,9 +331,11 @@ class Departments:
         return "adapters: " + json.dumps(doc["adapters"], ensure_ascii=False) + "\n"
 
     def expected(self):
-        """Distinct source records per system, from the generator's truth. (The
-        summary's count for dn-civil is its deliveries, which repeat some events:
-        the journal holds each event once.)"""
+        """Messages per system's raw topic, from the generator's truth: its
+        distinct record ids (the summary's count for dn-civil is its
+        deliveries, which repeat some events: the journal holds each event
+        once), for dn-land its parcels (one document each, whichever of the
+        three streams read it: the journal stores equal payloads once)."""
         if not hasattr(self, "_expected"):
             self._expected = {s: truth_records(self.world, s) for s in self.systems}
         return self._expected
@@ -249,6 +369,16 @@ class Departments:
         c = self.counts()
         return {s: {"expected": want[s], "stored": c[s][0], "quarantined": c[s][1],
                     "seconds": done.get(s)} for s in want}
+
+    def verify(self, result=None, systems=None):
+        """Reads each system's raw topic and checks it against the truth
+        (verify_source). {system: [what is wrong]}; empty lists = all there."""
+        out = {}
+        for s in systems or self.systems:
+            n = result[s]["stored"] if result else None
+            msgs = harness.read_topic(self.d.endpoint, "raw." + s, expect=n, idle=5)
+            out[s] = verify_source(self.world, s, msgs)
+        return out
 
     def stop(self):
         if self.d:
@@ -303,6 +433,16 @@ def main():
         res = dep.wait_ingested(timeout=a.timeout, progress=progress)
         print(table(res))
         ok = all(r["stored"] == r["expected"] for r in res.values())
+        problems = dep.verify(res)
+        for s, ps in problems.items():
+            for p in ps:
+                print("%s: %s" % (s, p))
+        if any(problems.values()):
+            print("journal contents against the truth: WRONG")
+        else:
+            print("journal contents against the truth: every record there once%s" % (
+                " (dn-land: one document per parcel, every owner and certificate in it)" if "dn-land" in res else ""))
+        ok = ok and not any(problems.values())
         secs = max((r["seconds"] or 0) for r in res.values())
         print("all sources: %d records in %.1f s (%.0f records/s); journal counts %s the generator's" % (
             sum(r["stored"] for r in res.values()), secs, sum(r["stored"] for r in res.values()) / secs
