@@ -24,6 +24,7 @@
 
 #include "lgsp/client.h"
 #include "lgsp/protocol.h"
+#include "lgsp_map.h"
 
 #ifndef LGSP_VERSION
 #define LGSP_VERSION "0.0.0"
@@ -1544,6 +1545,13 @@ static int s_cmd_keygen(common_t *c, int argc, char **argv)
     return rc;
 }
 
+/* map: the mapping dry run lives in lgsp_map.c (it needs no bus). */
+static int s_cmd_map(common_t *c, int argc, char **argv)
+{
+    (void) c;
+    return lgsp_map_main(argc, argv);
+}
+
 /* ---- main -------------------------------------------------------------- */
 
 typedef struct {
@@ -1560,6 +1568,7 @@ static const command_t s_commands[] = {
     { "dlq", s_cmd_dlq, s_dlq_usage, "list, show, replay or purge dead letters" },
     { "status", s_cmd_status, s_status_usage, "the broker's status" },
     { "keygen", s_cmd_keygen, s_keygen_usage, "make a Curve keypair" },
+    { "map", s_cmd_map, lgsp_map_usage, "dry-run a mapping file over an input file (no bus)" },
 };
 
 static void s_usage(FILE *out)

@@ -447,3 +447,32 @@ recode_status_t recode_by_name(recode_t *self, const char *name, const char *pro
     free(fold);
     return s_result(self, hits, n, result);
 }
+
+const recode_unit_t *recode_new_unit(recode_t *self, const char *code)
+{
+    for (size_t i = 0; code && i < self->n_new; i++)
+        if (strcmp(self->new_units[i].code, code) == 0)
+            return &self->new_units[i];
+    return NULL;
+}
+
+const recode_unit_t *recode_new_by_name(recode_t *self, const char *name)
+{
+    int type = S_TYPE_NONE, utype;
+    char *key = name ? s_name_key(name, &type, NULL, NULL) : NULL;
+    const recode_unit_t *hit = NULL;
+    for (size_t i = 0; key && *key && i < self->n_new; i++) {
+        char *k = s_name_key(self->new_units[i].name, &utype, NULL, NULL);
+        bool same = k && strcmp(k, key) == 0 && (type == S_TYPE_NONE || type == utype);
+        free(k);
+        if (same) {
+            if (hit) {          /* two 2025 communes of that name: not decided */
+                hit = NULL;
+                break;
+            }
+            hit = &self->new_units[i];
+        }
+    }
+    free(key);
+    return hit;
+}

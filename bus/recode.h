@@ -78,4 +78,10 @@ recode_status_t recode_by_code(recode_t *self, const char *province, const char 
 recode_status_t recode_by_name(recode_t *self, const char *name, const char *province,
                                const char *district, recode_result_t *result);
 
+/* A commune of the 2025 list by its code, or NULL. */
+const recode_unit_t *recode_new_unit(recode_t *self, const char *code);
+/* A commune of the 2025 list by its name (prefix optional, compared by
+ * matching key); NULL when none or more than one has that name. */
+const recode_unit_t *recode_new_by_name(recode_t *self, const char *name);
+
 #endif
