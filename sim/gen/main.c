@@ -35,7 +35,8 @@ static void s_usage(FILE *f)
         "  --quiet               print only the final line\n"
         "views: qn-population dn-population qn-land dn-land qn-civil dn-civil\n"
         "noise kinds: typo no_diacritics nfd swap_name case day_month year_only missing_id\n"
-        "  old_id stale_code old_residence duplicate both_provinces dup_delivery out_of_order\n",
+        "  old_id stale_code old_residence duplicate both_provinces dup_delivery out_of_order\n"
+        "  invalid values: bad_date bad_id_province bad_id_sex bad_code unknown_unit\n",
         LGSP_SHARED_DATA);
 }
 
@@ -138,7 +139,7 @@ int main(int argc, char **argv)
     v.seed = wc.seed;
     nctx_t ctx[V__COUNT];
     for (int i = 0; i < V__COUNT; i++) {
-        nctx_open(&ctx[i], (view_id_t)i, &nc, wc.seed, truth_dir);
+        nctx_open(&ctx[i], (view_id_t)i, &nc, wc.seed, truth_dir, &rd);
         v.ctx[i] = &ctx[i];
     }
     void (*const fn[V__COUNT])(views_t *) = {

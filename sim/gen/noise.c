@@ -14,19 +14,26 @@ const char *const view_name[V__COUNT] = {
 const char *const noise_kind_name[NK__COUNT] = {
     "typo", "no_diacritics", "nfd", "swap_name", "case", "day_month", "year_only",
     "missing_id", "old_id", "stale_code", "old_residence", "duplicate", "both_provinces",
-    "dup_delivery", "out_of_order", "legacy_case" };
+    "dup_delivery", "out_of_order",
+    "bad_date", "bad_id_province", "bad_id_sex", "bad_code", "unknown_unit",
+    "legacy_case" };
 
 #define NA (-1.0)
 /* Defaults: a few per cent, realistic for hand-keyed registers; old_id is
- * high in Quảng Nam land (owners often known only by their CMND). */
+ * high in Quảng Nam land (owners often known only by their CMND).
+ * The invalid kinds (bdate .. unit) are rare, about 0.002, a little more
+ * where the view has few opportunities (personal IDs in the land
+ * registers), so that scale 0.01 gives a few dozen of each. bad_date does
+ * not apply where the dates are typed: dn-population's WSDL declares
+ * NgaySinh an xs:date, dn-land's are PostgreSQL date columns. */
 static const double s_defaults[V__COUNT][NK__COUNT] = {
-    /*              typo   nodia  nfd    swap   case   d/m    year   miss   oldid  stale  oldres dup    both   dupdl  order  legacy */
-    [V_QN_POP]   = { 0.02, 0.03,  0.01,  0.01,  NA,    0.01,  NA,    0.01,  0.06,  NA,    0.04,  0.01,  0.35,  NA,    NA,    NA },
-    [V_DN_POP]   = { 0.02, 0.02,  0.03,  0.01,  0.03,  0.01,  NA,    0.01,  0.03,  0.08,  0.03,  0.01,  0.35,  NA,    NA,    NA },
-    [V_QN_LAND]  = { 0.02, 0.03,  0.01,  0.01,  NA,    NA,    NA,    0.03,  0.65,  NA,    NA,    0.01,  NA,    NA,    NA,    NA },
-    [V_DN_LAND]  = { 0.02, 0.02,  0.02,  0.01,  0.02,  0.01,  NA,    0.02,  0.30,  NA,    NA,    0.01,  NA,    NA,    NA,    NA },
-    [V_QN_CIVIL] = { 0.02, 0.02,  NA,    0.01,  NA,    0.01,  0.08,  0.03,  0.30,  NA,    NA,    0.01,  NA,    NA,    NA,    0.0 },
-    [V_DN_CIVIL] = { 0.015,0.01,  0.03,  0.005, NA,    0.005, NA,    0.02,  0.10,  0.05,  NA,    0.005, NA,    0.03,  0.03,  NA },
+    /*              typo   nodia  nfd    swap   case   d/m    year   miss   oldid  stale  oldres dup    both   dupdl  order  bdate  bidppp bidsex bcode  unit   legacy */
+    [V_QN_POP]   = { 0.02, 0.03,  0.01,  0.01,  NA,    0.01,  NA,    0.01,  0.06,  NA,    0.04,  0.01,  0.35,  NA,    NA,    0.002, 0.002, 0.002, 0.002, 0.002, NA },
+    [V_DN_POP]   = { 0.02, 0.02,  0.03,  0.01,  0.03,  0.01,  NA,    0.01,  0.03,  0.08,  0.03,  0.01,  0.35,  NA,    NA,    NA,    0.002, 0.002, 0.002, 0.002, NA },
+    [V_QN_LAND]  = { 0.02, 0.03,  0.01,  0.01,  NA,    NA,    NA,    0.03,  0.65,  NA,    NA,    0.01,  NA,    NA,    NA,    0.003, 0.002, 0.002, 0.003, 0.003, NA },
+    [V_DN_LAND]  = { 0.02, 0.02,  0.02,  0.01,  0.02,  0.01,  NA,    0.02,  0.30,  NA,    NA,    0.01,  NA,    NA,    NA,    NA,    0.004, 0.004, 0.002, 0.005, NA },
+    [V_QN_CIVIL] = { 0.02, 0.02,  NA,    0.01,  NA,    0.01,  0.08,  0.03,  0.30,  NA,    NA,    0.01,  NA,    NA,    NA,    0.002, 0.004, 0.004, 0.003, 0.002, 0.0 },
+    [V_DN_CIVIL] = { 0.015,0.01,  0.03,  0.005, NA,    0.005, NA,    0.02,  0.10,  0.05,  NA,    0.005, NA,    0.03,  0.03,  0.002, 0.004, 0.004, 0.002, 0.003, NA },
 };
 
 void noise_config_defaults(noise_config_t *nc)
@@ -126,9 +133,42 @@ int noise_config_file(noise_config_t *nc, const char *path, char *err, size_t er
     return 0;
 }
 
-void nctx_open(nctx_t *n, view_id_t v, const noise_config_t *nc, uint64_t seed, const char *truth_dir)
+/* The PPP values of 001..096 (FACTS.md §2) that are not birth-registration
+ * codes, and every commune code of either list, for the invalid kinds. */
+static void s_invalid_tables(nctx_t *n, const refdata_t *rd)
+{
+    n->rd = rd;
+    n->n_ppp_gap = 0;
+    for (int v = 1; v <= 96; v++) {
+        char c[4];
+        snprintf(c, sizeof c, "%03d", v);
+        bool known = false;
+        for (uint32_t i = 0; i < rd->n_ppp && !known; i++)
+            known = strcmp(rd->ppp[i].code, c) == 0;
+        if (!known)
+            memcpy(n->ppp_gap[n->n_ppp_gap++], c, 4);
+    }
+    if (!n->n_ppp_gap)
+        die("internal: no PPP gap in 001..096");
+    n->unit_known = xcalloc(100000, 1);
+    n->unit_lo = 100000;
+    n->unit_hi = -1;
+    for (uint32_t i = 0; i < rd->n_communes + rd->n_units25; i++) {
+        const char *c = i < rd->n_communes ? rd->communes[i].code : rd->units25[i - rd->n_communes].code;
+        if (strlen(c) != 5)
+            continue;              /* a district without communes (Hoàng Sa) */
+        int v = atoi(c);
+        n->unit_known[v] = 1;
+        if (v < n->unit_lo) n->unit_lo = v;
+        if (v > n->unit_hi) n->unit_hi = v;
+    }
+}
+
+void nctx_open(nctx_t *n, view_id_t v, const noise_config_t *nc, uint64_t seed, const char *truth_dir,
+               const refdata_t *rd)
 {
     memset(n, 0, sizeof *n);
+    s_invalid_tables(n, rd);
     n->view = v;
     rng_seed(&n->r, seed, 100 + (uint64_t)v);
     memcpy(n->rate, nc->rate[v], sizeof n->rate);
@@ -149,6 +189,8 @@ void nctx_close(nctx_t *n)
     ofile_close(&n->defects);
     ofile_close(&n->truth);
     sbuf_free(&n->line);
+    free(n->unit_known);
+    n->unit_known = NULL;
 }
 
 bool nz_roll(nctx_t *n, noise_kind_t k)
@@ -310,6 +352,37 @@ void render_date(sbuf_t *out, int32_t date, date_fmt_t fmt)
     s_render_ymd(out, y, m, d, fmt);
 }
 
+static bool s_leap(int y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+static int s_days_in_month(int y, int m)
+{
+    static const int dim[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    return m == 2 && s_leap(y) ? 29 : dim[m - 1];
+}
+
+/* An impossible date of the same year (see nz_date in noise.h). */
+static void s_bad_date(nctx_t *n, int y, int m, int d, int *bm, int *bd)
+{
+    int opts[5], no = 0;
+    if (d > 12)
+        opts[no++] = 0;          /* day and month swapped: month 13..31 */
+    opts[no++] = 1;              /* the day after the end of the month */
+    if (!s_leap(y))
+        opts[no++] = 2;          /* 29 February of a common year */
+    opts[no++] = 3;              /* day 00 (the day was not known) */
+    opts[no++] = 4;              /* month 00 */
+    switch (opts[rng_below(&n->r, (uint32_t)no)]) {
+    case 0: *bm = d; *bd = m; break;
+    case 1: *bm = m; *bd = s_days_in_month(y, m) + 1; break;
+    case 2: *bm = 2; *bd = 29; break;
+    case 3: *bm = m; *bd = 0; break;
+    default: *bm = 0; *bd = d; break;
+    }
+}
+
 void nz_date(nctx_t *n, const char *rec, const char *field, int32_t date, date_fmt_t fmt,
              bool year_ok, sbuf_t *out)
 {
@@ -324,6 +397,13 @@ void nz_date(nctx_t *n, const char *rec, const char *field, int32_t date, date_f
         snprintf(nv, sizeof nv, "%04d", y);
         nz_defect(n, rec, field, NK_YEAR_ONLY, tv, nv);
         sbuf_puts(out, nv);
+    } else if (nz_roll(n, NK_BAD_DATE)) {
+        int bm, bd;
+        s_bad_date(n, y, m, d, &bm, &bd);
+        sbuf_reset(&t);
+        s_render_ymd(&t, y, bm, bd, fmt);
+        nz_defect(n, rec, field, NK_BAD_DATE, tv, t.p);
+        sbuf_puts(out, t.p);
     } else if (d <= 12 && d != m && nz_roll(n, NK_DAY_MONTH)) {
         sbuf_reset(&t);
         s_render_ymd(&t, y, d, m, fmt);
@@ -338,7 +418,7 @@ void nz_date(nctx_t *n, const char *rec, const char *field, int32_t date, date_f
 /* ---- ids -------------------------------------------------------------- */
 
 void nz_ids(nctx_t *n, const char *rec, const char *field, const char *pid, const char *cmnd,
-            char pid_out[13], char cmnd_out[10])
+            unsigned shown, char pid_out[13], char cmnd_out[10])
 {
     snprintf(pid_out, 13, "%s", pid);
     snprintf(cmnd_out, 10, "%s", cmnd);
@@ -355,6 +435,120 @@ void nz_ids(nctx_t *n, const char *rec, const char *field, const char *pid, cons
         nz_defect(n, rec, field, NK_OLD_ID, pid, cmnd);
         pid_out[0] = 0;
     }
+    if (strlen(pid_out) != 12)
+        return;
+    /* One rule broken, the others kept: a province code that is not in the
+     * table, or a G that the record's own sex / birth year contradicts. */
+    if (nz_roll(n, NK_BAD_ID_PROVINCE)) {
+        memcpy(pid_out, n->ppp_gap[rng_below(&n->r, (uint32_t)n->n_ppp_gap)], 3);
+        nz_defect(n, rec, field, NK_BAD_ID_PROVINCE, pid, pid_out);
+    } else if ((shown & (NZ_SEX_SHOWN | NZ_YEAR_SHOWN)) && nz_roll(n, NK_BAD_ID_SEX)) {
+        bool sex = (shown & NZ_SEX_SHOWN) &&
+                   (!(shown & NZ_YEAR_SHOWN) || rng_chance(&n->r, 0.5));
+        int g = pid_out[3] - '0';
+        /* G: 0/1 male/female 1900s, 2/3 2000s; the people are born 1900-2099 */
+        g = sex ? g ^ 1 : g ^ 2;
+        pid_out[3] = (char)('0' + g);
+        nz_defect(n, rec, field, NK_BAD_ID_SEX, pid, pid_out);
+    }
+}
+
+/* ---- code tables and units --------------------------------------------- */
+
+const char *nz_code(nctx_t *n, const char *rec, const char *field, const char *truev,
+                    const char *const *bad, int nbad)
+{
+    if (!nz_roll(n, NK_BAD_CODE))
+        return truev;
+    const char *b = bad[rng_below(&n->r, (uint32_t)nbad)];
+    nz_defect(n, rec, field, NK_BAD_CODE, truev, b);
+    return b;
+}
+
+bool nz_unit_code(nctx_t *n, const char *rec, const char *field, const char *code, int version,
+                  char out[8])
+{
+    snprintf(out, 8, "%s", code);
+    if (strlen(code) != 5 || !nz_roll(n, NK_UNKNOWN_UNIT))
+        return false;
+    int v = atoi(code), u = -1;
+    /* a keying error in one of the last three digits, staying in the
+     * range of the listed codes (others belong to other provinces) */
+    for (int tries = 0; tries < 64 && u < 0; tries++) {
+        static const int pow10[3] = { 100, 10, 1 };
+        int p = pow10[rng_below(&n->r, 3)];
+        int digit = v / p % 10, nd = (digit + 1 + (int)rng_below(&n->r, 9)) % 10;
+        int c = v + (nd - digit) * p;
+        if (c >= n->unit_lo && c <= n->unit_hi && !n->unit_known[c])
+            u = c;
+    }
+    for (int step = 1; u < 0 && step < 100000; step++)   /* the nearest gap */
+        for (int sgn = -1; sgn <= 1 && u < 0; sgn += 2) {
+            int c = v + sgn * step;
+            if (c >= n->unit_lo && c <= n->unit_hi && !n->unit_known[c])
+                u = c;
+        }
+    if (u < 0)
+        die("internal: no unknown commune code near %s", code);
+    snprintf(out, 8, "%05u", (unsigned)u % 100000u);
+    char tv[32];
+    snprintf(tv, sizeof tv, "%s@%d", code, version);
+    nz_defect(n, rec, field, NK_UNKNOWN_UNIT, tv, out);
+    return true;
+}
+
+/* The matching key of a unit name: without its unit type, marks and case. */
+static void s_name_key(const char *name, const char *unit_type, sbuf_t *out)
+{
+    size_t tl = strlen(unit_type);
+    if (tl && strncmp(name, unit_type, tl) == 0 && name[tl] == ' ')
+        name += tl + 1;
+    sbuf_t t;
+    sbuf_init(&t);
+    text_strip(name, &t);
+    text_lower(t.p ? t.p : "", out);
+    sbuf_free(&t);
+}
+
+static bool s_name_exists(const refdata_t *rd, const char *key)
+{
+    sbuf_t k;
+    sbuf_init(&k);
+    bool found = false;
+    for (uint32_t i = 0; i < rd->n_communes + rd->n_units25 && !found; i++) {
+        sbuf_reset(&k);
+        if (i < rd->n_communes)
+            s_name_key(rd->communes[i].name, rd->communes[i].unit_type, &k);
+        else
+            s_name_key(rd->units25[i - rd->n_communes].name, rd->units25[i - rd->n_communes].unit_type, &k);
+        found = strcmp(k.p ? k.p : "", key) == 0;
+    }
+    sbuf_free(&k);
+    return found;
+}
+
+void nz_fake_unit_name(nctx_t *n, const char *name, const char *unit_type, char *out, size_t outsz)
+{
+    /* A direction or part added, as names of split communes read (Tam
+     * Xuân 1, Hòa Hiệp Bắc / Nam): plausible, but no such unit exists. */
+    static const char *const suffix[] = { " Tây", " Đông", " Nam", " Bắc", " Trung", " Thượng", " Hạ" };
+    const int ns = (int)(sizeof suffix / sizeof *suffix);
+    int first = (int)rng_below(&n->r, (uint32_t)ns);
+    sbuf_t key;
+    sbuf_init(&key);
+    for (int k = 0; k < ns * 10; k++) {
+        if (k < ns)
+            snprintf(out, outsz, "%s%s", name, suffix[(first + k) % ns]);
+        else
+            snprintf(out, outsz, "%s%s %d", name, suffix[(first + k) % ns], k / ns + 1);
+        sbuf_reset(&key);
+        s_name_key(out, unit_type, &key);
+        if (!s_name_exists(n->rd, key.p ? key.p : "")) {
+            sbuf_free(&key);
+            return;
+        }
+    }
+    die("internal: no unknown name for %s", name);
 }
 
 void nz_write_stats(nctx_t *const ctx[V__COUNT], const char *truth_dir)

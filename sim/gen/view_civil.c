@@ -86,6 +86,30 @@ static void s_name_field(crow_t *c, const world_t *w, uint32_t idx1, const char 
     s_field(c, field, val, false);
 }
 
+/* bad_code for the sex (code table Nam / Nữ). */
+static const char *const s_bad_sex_vi[] = { "Khác", "Không rõ", "?" };
+
+/* An address of a commune, written with names only ("Thôn 3, Xã ..., Huyện
+ * ..., Tỉnh Quảng Nam"): unknown_unit puts a commune name that exists in
+ * neither list in place of the commune's. */
+static void s_addr_field(crow_t *c, const refdata_t *rd, const char *field, const char *detail,
+                         uint16_t commune)
+{
+    char full[300];
+    full_address(rd, detail, commune, full, sizeof full);
+    if (nz_roll(c->n, NK_UNKNOWN_UNIT)) {
+        const commune_t *m = &rd->communes[commune];
+        char fake[128], noisy[300];
+        nz_fake_unit_name(c->n, m->name, m->unit_type, fake, sizeof fake);
+        snprintf(noisy, sizeof noisy, "%s%s%s, %s, %s", detail, *detail ? ", " : "", fake,
+                 m->district_name, m->province_name);
+        nz_defect(c->n, c->rid, field, NK_UNKNOWN_UNIT, full, noisy);
+        s_field(c, field, noisy, false);
+        return;
+    }
+    s_field(c, field, full, false);
+}
+
 static void s_date_field(crow_t *c, const char *field, int32_t date, bool year_ok)
 {
     sbuf_t t;
@@ -97,14 +121,15 @@ static void s_date_field(crow_t *c, const char *field, int32_t date, bool year_o
 
 /* The identity document as recorded at registration: the personal ID from
  * 2016 on, before that the CMND. */
-static void s_id_field(crow_t *c, const world_t *w, const person_t *x, int32_t reg, const char *field)
+static void s_id_field(crow_t *c, const world_t *w, const person_t *x, int32_t reg, const char *field,
+                       unsigned shown)
 {
     char pid[13], cmnd[10], pid2[13], cmnd2[10], val[40];
     world_pid(w, x, pid);
     world_cmnd(x, cmnd);
     if (reg < date_make(2016, 1, 1))
         pid[0] = 0;
-    nz_ids(c->n, c->rid, field, pid, cmnd, pid2, cmnd2);
+    nz_ids(c->n, c->rid, field, pid, cmnd, shown, pid2, cmnd2);
     if (*pid2)
         snprintf(val, sizeof val, "CCCD %s", pid2);
     else if (*cmnd2)
@@ -121,7 +146,7 @@ static void s_qn_row(views_t *v, crow_t *c, const event_t *e, uint32_t k_in_year
     const refdata_t *rd = v->rd;
     int year = date_year(reg);
     unsigned book = 1 + k_in_year / 400, number = 1 + k_in_year % 400;
-    char quyen[16], num[12], addr[128], full[300];
+    char quyen[16], num[12], addr[128];
     snprintf(quyen, sizeof quyen, "%02u/%04d", book, year);
     snprintf(c->rid, sizeof c->rid, "%s/%s/%s/%u", rd->communes[e->commune].code, s_type_code[e->type],
              quyen, number);
@@ -139,15 +164,15 @@ static void s_qn_row(views_t *v, crow_t *c, const event_t *e, uint32_t k_in_year
     const person_t *p1 = &w->p[e->p1 - 1];
     if (e->type == EV_BIRTH) {
         s_name_field(c, w, e->p1, "child", "ho_ten");
-        s_field(c, "gioi_tinh", p1->sex == SEX_F ? "Nữ" : "Nam", false);
+        s_field(c, "gioi_tinh", nz_code(c->n, rid, "gioi_tinh", p1->sex == SEX_F ? "Nữ" : "Nam",
+                                        s_bad_sex_vi, 3), false);
         s_date_field(c, "ngay_sinh", p1->birth, false);
-        full_address(rd, "", e->commune, full, sizeof full);
-        s_field(c, "noi_sinh", full, false);
+        s_addr_field(c, rd, "noi_sinh", "", e->commune);
         char pid[13], cmnd2[10], pid2[13];
         world_pid(w, p1, pid);
         if (reg < date_make(2016, 1, 1))
             pid[0] = 0;
-        nz_ids(c->n, rid, "so_dinh_danh", pid, "", pid2, cmnd2);
+        nz_ids(c->n, rid, "so_dinh_danh", pid, "", NZ_SEX_SHOWN | NZ_YEAR_SHOWN, pid2, cmnd2);
         s_field(c, "so_dinh_danh", pid2, false);
         char yr[8];
         if (e->p2) {
@@ -163,8 +188,7 @@ static void s_qn_row(views_t *v, crow_t *c, const event_t *e, uint32_t k_in_year
         s_field(c, "nam_sinh_me", yr, false);
         const person_t *m = &w->p[e->p3 - 1];
         world_hh_address(w, &w->hh[m->hh], addr, sizeof addr);
-        full_address(rd, addr, m->res, full, sizeof full);
-        s_field(c, "noi_cu_tru", full, false);
+        s_addr_field(c, rd, "noi_cu_tru", addr, m->res);
     } else if (e->type == EV_MARRIAGE) {
         const person_t *p2 = &w->p[e->p2 - 1];
         const person_t *pp[2] = { p1, p2 };
@@ -175,24 +199,24 @@ static void s_qn_row(views_t *v, crow_t *c, const event_t *e, uint32_t k_in_year
         for (int i = 0; i < 2; i++) {
             s_name_field(c, w, i ? e->p2 : e->p1, role[i], fn[i][0]);
             s_date_field(c, fn[i][1], pp[i]->birth, true);
-            s_id_field(c, w, pp[i], reg, fn[i][2]);
+            /* no sex column (the role says it): the birth date shows the century */
+            s_id_field(c, w, pp[i], reg, fn[i][2], NZ_YEAR_SHOWN);
             uint16_t rc = world_res_at(w, pp[i], e->date - 1, NULL);
             if (rc == NO_COMMUNE)
-                snprintf(full, sizeof full, "ngoài tỉnh");
+                s_field(c, fn[i][3], "ngoài tỉnh", false);
             else
-                full_address(rd, "", rc, full, sizeof full);
-            s_field(c, fn[i][3], full, false);
+                s_addr_field(c, rd, fn[i][3], "", rc);
         }
     } else {
         s_name_field(c, w, e->p1, "deceased", "ho_ten");
-        s_field(c, "gioi_tinh", p1->sex == SEX_F ? "Nữ" : "Nam", false);
+        s_field(c, "gioi_tinh", nz_code(c->n, rid, "gioi_tinh", p1->sex == SEX_F ? "Nữ" : "Nam",
+                                        s_bad_sex_vi, 3), false);
         s_date_field(c, "ngay_sinh", p1->birth, true);
         sbuf_reset(&t);
         render_date(&t, e->date, DF_DMY);
         s_field(c, "ngay_chet", t.p, false);
-        full_address(rd, "", e->commune, full, sizeof full);
-        s_field(c, "noi_chet", full, false);
-        s_id_field(c, w, p1, reg, "giay_to");
+        s_addr_field(c, rd, "noi_chet", "", e->commune);
+        s_id_field(c, w, p1, reg, "giay_to", NZ_SEX_SHOWN | NZ_YEAR_SHOWN);
     }
     sbuf_free(&t);
     s_end_row(c);
@@ -419,7 +443,11 @@ static void s_person_json(sbuf_t *b, dnout_t *d, const char *rid, const char *ro
     sbuf_puts(b, role);
     sbuf_puts(b, "\":{");
     sbuf_json_kv(b, &first, "full_name", t.p);
-    sbuf_json_kv(b, &first, "sex", x->sex == SEX_F ? "female" : "male");
+    /* bad_code: outside the system's code table male / female */
+    static const char *const bad_sex[] = { "unknown", "other" };
+    snprintf(field, sizeof field, "%s.sex", role);
+    sbuf_json_kv(b, &first, "sex", nz_code(d->n, rid, field, x->sex == SEX_F ? "female" : "male",
+                                           bad_sex, 2));
     if (full_birth) {
         sbuf_reset(&t);
         snprintf(field, sizeof field, "%s.birth_date", role);
@@ -439,7 +467,7 @@ static void s_person_json(sbuf_t *b, dnout_t *d, const char *rid, const char *ro
         if (child_pid)
             cmnd[0] = 0;
         snprintf(field, sizeof field, "%s.id", role);
-        nz_ids(d->n, rid, field, pid, cmnd, pid2, cmnd2);
+        nz_ids(d->n, rid, field, pid, cmnd, NZ_SEX_SHOWN | (full_birth ? NZ_YEAR_SHOWN : 0), pid2, cmnd2);
         if (child_pid) {
             sbuf_json_kv(b, &first, "personal_id", pid2);
         } else {
@@ -486,10 +514,12 @@ static void s_dn_event(dnout_t *d, const dnev_t *de, sbuf_t *b, char rid[37])
     sbuf_ts_iso(&t, de->ts);
     sbuf_json_kv(b, &first, "registered_at", t.p);
     const char *ocode, *oname;
+    int over = 2024;
     if (e->office >= 512) {
         const unit25_t *u = &rd->units25[e->office - 512];
         ocode = u->code;
         oname = u->name;
+        over = 2025;
         if (nz_roll(n, NK_STALE_CODE)) {
             char tv[32], nv[32];
             code_ver(tv, sizeof tv, u->code, 2025);
@@ -497,12 +527,16 @@ static void s_dn_event(dnout_t *d, const dnev_t *de, sbuf_t *b, char rid[37])
             nz_defect(n, rid, "office_code", NK_STALE_CODE, tv, nv);
             ocode = rd->communes[e->commune].code;
             oname = rd->communes[e->commune].name;
+            over = 2024;
         }
     } else {
         ocode = rd->communes[e->office].code;
         oname = rd->communes[e->office].name;
     }
-    sbuf_json_kv(b, &first, "office_code", ocode);
+    /* unknown_unit: the office code mistyped, its name kept */
+    char xa[8];
+    nz_unit_code(n, rid, "office_code", ocode, over, xa);
+    sbuf_json_kv(b, &first, "office_code", xa);
     sbuf_reset(&t);
     sbuf_puts(&t, "UBND ");
     sbuf_puts(&t, oname);

@@ -94,6 +94,33 @@ static void s_use(sbuf_t *b, const parcel_t *pc)
     }
 }
 
+/* The land-use codes with bad_code noise: one code keyed with its last two
+ * letters swapped (ODT -> OTD, ONT+CLN -> ONT+CNL). None of the seven
+ * swapped forms is a code of the land-use classification (TT 25/2014
+ * Điều 8, TT 08/2024 lists), so the value is outside the code table. */
+static void s_use_noisy(nctx_t *n, const char *rid, const char *field, const parcel_t *pc, sbuf_t *b)
+{
+    sbuf_t t;
+    sbuf_init(&t);
+    s_use(&t, pc);
+    if (!nz_roll(n, NK_BAD_CODE)) {
+        sbuf_puts(b, t.p);
+        sbuf_free(&t);
+        return;
+    }
+    char bad[16];
+    snprintf(bad, sizeof bad, "%s", t.p);
+    char *c = bad;
+    if (pc->use2 != LU_NONE && rng_chance(&n->r, 0.5))
+        c = bad + 4;                        /* the second code of "ONT+CLN" */
+    char tmp = c[1];
+    c[1] = c[2];
+    c[2] = tmp;
+    nz_defect(n, rid, field, NK_BAD_CODE, t.p, bad);
+    sbuf_puts(b, bad);
+    sbuf_free(&t);
+}
+
 void view_qn_land(views_t *v)
 {
     const world_t *w = v->w;
@@ -157,13 +184,15 @@ void view_qn_land(views_t *v)
             sbuf_puts(&b, "\" ngayCapNhat=\"");
             render_date(&b, ts_date(e->ts), DF_DMY);
             sbuf_puts(&b, "\">\n  ");
-            sbuf_xml_el(&b, "MaXa", m->code);
+            char xa[8];
+            nz_unit_code(n, rid, "ma_xa", m->code, 2024, xa);
+            sbuf_xml_el(&b, "MaXa", xa);
             sbuf_xml_el(&b, "TenXa", m->name);
             sbuf_printf(&b, "<SoToBanDo>%u</SoToBanDo><SoThuTuThua>%u</SoThuTuThua>", pc->sheet, pc->parcel_no);
             sbuf_puts(&b, "<DienTich donVi=\"m2\">");
             s_area_vn(&b, pc->area_dm2);
             sbuf_puts(&b, "</DienTich><MucDichSuDung>");
-            s_use(&b, pc);
+            s_use_noisy(n, rid, "muc_dich_su_dung", pc, &b);
             sbuf_puts(&b, "</MucDichSuDung>");
             char addr[128];
             world_hh_address(w, &w->hh[pc->hh], addr, sizeof addr);
@@ -186,7 +215,8 @@ void view_qn_land(views_t *v)
                 world_pid(w, x, pid);
                 world_cmnd(x, cmnd);
                 snprintf(field, sizeof field, "chu[%d].id", oi + 1);
-                nz_ids(n, rid, field, pid, cmnd, pid2, cmnd2);
+                /* the owner's sex is not in this export, the birth year is */
+                nz_ids(n, rid, field, pid, cmnd, NZ_YEAR_SHOWN, pid2, cmnd2);
                 sbuf_printf(&b, "  <ChuSuDung stt=\"%d\">", oi + 1);
                 sbuf_reset(&t);
                 render_full(&np, &t);
@@ -219,7 +249,7 @@ void view_qn_land(views_t *v)
                 sbuf_xml_el(&b, "SoPhatHanh", seri);
                 sbuf_xml_el(&b, "SoVaoSo", reg);
                 sbuf_puts(&b, "<NgayCap>");
-                render_date(&b, pc->issued, DF_DMY);
+                nz_date(n, rid, "giay_chung_nhan.ngay_cap", pc->issued, DF_DMY, false, &b);
                 sbuf_puts(&b, "</NgayCap></GiayChungNhan>\n");
             }
             sbuf_puts(&b, " </ThuaDat>\n");
@@ -282,12 +312,14 @@ void view_dn_land(views_t *v)
         sbuf_reset(&t);
         sbuf_ts_sql(&t, e->ts);
         snprintf(ts, sizeof ts, "%s", t.p);
+        char xa[8];
+        nz_unit_code(n, rid, "ma_xa", m->code, 2024, xa);
         sbuf_reset(&b);
-        sbuf_printf(&b, "%u,%s,%s,%u,%u,%u.%u,", pid_row, m->code,
+        sbuf_printf(&b, "%u,%s,%s,%u,%u,%u.%u,", pid_row, xa,
                     e->ts >= merger_ts ? rd->units25[pc->res_new].code : "",
                     pc->sheet, pc->parcel_no, pc->area_dm2 / 10, pc->area_dm2 % 10);
         sbuf_reset(&t);
-        s_use(&t, pc);
+        s_use_noisy(n, rid, "loai_dat", pc, &t);
         sbuf_csv(&b, t.p);
         sbuf_putc(&b, ',');
         char addr[128], full[300];
@@ -320,11 +352,16 @@ void view_dn_land(views_t *v)
             sbuf_reset(&t);
             nz_date(n, orid, "ngay_sinh", x->birth, DF_ISO, false, &t);
             sbuf_csv(&b, t.p);
-            sbuf_puts(&b, x->sex == SEX_F ? ",Nữ," : ",Nam,");
+            sbuf_putc(&b, ',');
+            /* bad_code: what registers hold when the sex was not keyed; all
+             * fit gioi_tinh varchar(8) */
+            static const char *const bad_sex[] = { "Khác", "Không rõ", "?" };
+            sbuf_csv(&b, nz_code(n, orid, "gioi_tinh", x->sex == SEX_F ? "Nữ" : "Nam", bad_sex, 3));
+            sbuf_putc(&b, ',');
             char pid[13], cmnd[10], pid2[13], cmnd2[10];
             world_pid(w, x, pid);
             world_cmnd(x, cmnd);
-            nz_ids(n, orid, "id", pid, cmnd, pid2, cmnd2);
+            nz_ids(n, orid, "id", pid, cmnd, NZ_SEX_SHOWN | NZ_YEAR_SHOWN, pid2, cmnd2);
             if (*pid2)
                 sbuf_printf(&b, "CCCD,%s,", pid2);
             else if (*cmnd2)

@@ -139,6 +139,10 @@ static void s_dup_defect(nctx_t *n, const plist_t *l, const prec_t *e, const cha
 
 static const char *s_sex_vi(const person_t *x) { return x->sex == SEX_F ? "Nữ" : "Nam"; }
 
+/* bad_code for the sex (code table Nam / Nữ): what registers hold when
+ * the sex was not known or not keyed. */
+static const char *const s_bad_sex[] = { "Khác", "Không rõ", "?" };
+
 void view_qn_population(views_t *v)
 {
     const world_t *w = v->w;
@@ -171,7 +175,7 @@ void view_qn_population(views_t *v)
         char pid[13], cmnd[10], pid2[13], cmnd2[10];
         world_pid(w, x, pid);
         world_cmnd(x, cmnd);
-        nz_ids(n, rid, "id", pid, cmnd, pid2, cmnd2);
+        nz_ids(n, rid, "id", pid, cmnd, NZ_SEX_SHOWN | NZ_YEAR_SHOWN, pid2, cmnd2);
         sbuf_json_kv(&b, &first, "so_dinh_danh", pid2);
         sbuf_json_kv(&b, &first, "so_cmnd", cmnd2);
         nameparts_t np;
@@ -180,7 +184,7 @@ void view_qn_population(views_t *v)
         sbuf_reset(&t);
         render_full_upper(&np, &t);
         sbuf_json_kv(&b, &first, "ho_ten", t.p);
-        sbuf_json_kv(&b, &first, "gioi_tinh", s_sex_vi(x));
+        sbuf_json_kv(&b, &first, "gioi_tinh", nz_code(n, rid, "gioi_tinh", s_sex_vi(x), s_bad_sex, 3));
         sbuf_reset(&t);
         nz_date(n, rid, "ngay_sinh", x->birth, DF_DMY, false, &t);
         sbuf_json_kv(&b, &first, "ngay_sinh", t.p);
@@ -190,7 +194,9 @@ void view_qn_population(views_t *v)
         const commune_t *m = &rd->communes[a.commune];
         sbuf_json_kv(&b, &first, "ma_tinh", m->province_code);
         sbuf_json_kv(&b, &first, "ma_huyen", m->district_code);
-        sbuf_json_kv(&b, &first, "ma_xa", m->code);
+        char xa[8];
+        nz_unit_code(n, rid, "ma_xa", m->code, 2024, xa);
+        sbuf_json_kv(&b, &first, "ma_xa", xa);
         sbuf_json_kv(&b, &first, "dia_chi", a.detail);
         char full[300];
         full_address(rd, a.detail, a.commune, full, sizeof full);
@@ -261,7 +267,7 @@ void view_dn_population(views_t *v)
         char pid[13], cmnd[10], pid2[13], cmnd2[10];
         world_pid(w, x, pid);
         world_cmnd(x, cmnd);
-        nz_ids(n, rid, "id", pid, cmnd, pid2, cmnd2);
+        nz_ids(n, rid, "id", pid, cmnd, NZ_SEX_SHOWN | NZ_YEAR_SHOWN, pid2, cmnd2);
         sbuf_xml_el(&b, "SoDinhDanh", pid2);
         sbuf_xml_el(&b, "SoCMND", cmnd2);
         nameparts_t np;
@@ -272,7 +278,7 @@ void view_dn_population(views_t *v)
         sbuf_xml_el(&b, "ChuDem", np.part[1]);
         sbuf_xml_el(&b, "Ten", np.part[2]);
         sbuf_puts(&b, "</HoTen>");
-        sbuf_xml_el(&b, "GioiTinh", s_sex_vi(x));
+        sbuf_xml_el(&b, "GioiTinh", nz_code(n, rid, "gioi_tinh", s_sex_vi(x), s_bad_sex, 3));
         sbuf_reset(&t);
         nz_date(n, rid, "ngay_sinh", x->birth, DF_ISO, false, &t);
         sbuf_xml_el(&b, "NgaySinh", t.p);
@@ -289,15 +295,18 @@ void view_dn_population(views_t *v)
             nz_defect(n, rid, "ma_xa", NK_STALE_CODE, tv, nv);
             v2025 = false;
         }
+        /* unknown_unit: the code mistyped, the name kept as it is */
+        char xa[8];
+        nz_unit_code(n, rid, "ma_xa", v2025 ? rd->units25[nidx].code : m->code, v2025 ? 2025 : 2024, xa);
         sbuf_puts(&b, "<ThuongTru>");
         sbuf_xml_el(&b, "MaTinh", "48");
         if (v2025) {
             sbuf_xml_el(&b, "MaQuanHuyen", NULL);
-            sbuf_xml_el(&b, "MaPhuongXa", rd->units25[nidx].code);
+            sbuf_xml_el(&b, "MaPhuongXa", xa);
             sbuf_xml_el(&b, "TenPhuongXa", rd->units25[nidx].name);
         } else {
             sbuf_xml_el(&b, "MaQuanHuyen", m->district_code);
-            sbuf_xml_el(&b, "MaPhuongXa", m->code);
+            sbuf_xml_el(&b, "MaPhuongXa", xa);
             sbuf_xml_el(&b, "TenPhuongXa", m->name);
         }
         sbuf_xml_el(&b, "ChiTiet", a.detail);

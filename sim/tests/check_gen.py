@@ -315,7 +315,16 @@ def check_ids(args, tmp):
     if not 0.28 < nguyen < 0.38:
         fail("Nguyễn share %.3f, expected about a third" % nguyen)
 
-    # ids shown in the views: valid, and the true ones of the true entity
+    # ids shown in the views: valid, and the true ones of the true entity,
+    # except where a bad_id defect says the view shows an invalid one
+    bad_ids = collections.defaultdict(dict)
+    n_bad = collections.Counter()
+    for v in VIEWS:
+        for d in defects(out, v):
+            if d["kind"] in ("bad_id_province", "bad_id_sex"):
+                bad_ids[(v, d["record_id"])][d["noisy_value"]] = (d["true_value"], d["kind"], d["field"])
+    shown_bad = set()
+
     def same(view, rid, role, shown, kind):
         ents = [e for r, e in truth[view].get(rid, []) if r == role]
         if not ents:
@@ -323,6 +332,21 @@ def check_ids(args, tmp):
             return
         p = persons[ents[0]]
         want = p["personal_id"] if kind == "pid" else p["cmnd"]
+        bad = bad_ids.get((view, rid), {}).get(shown)
+        if shown != want and bad and bad[0] == want and kind == "pid":
+            # invalid by exactly the rule its kind names, against the truth
+            e = pid_ok(shown, p["sex"], p["birth_date"], ppp)
+            expect = "unknown province code" if bad[1] == "bad_id_province" else "century/sex digit"
+            if not e or not e.startswith(expect):
+                fail("%s %s %s: %s %s is %s, expected %s" % (view, rid, role, bad[1], shown, e, expect))
+            # without a sex in the record, only the century can show the error
+            no_sex = view == "qn-land" or bad[2] in ("giay_to_chong", "giay_to_vo")
+            if bad[1] == "bad_id_sex" and no_sex and int(shown[3]) ^ int(want[3]) != 2:
+                fail("%s %s %s: the sex is not shown, but %s flips more than the century" %
+                     (view, rid, role, shown))
+            n_bad[bad[1]] += 1
+            shown_bad.add((view, rid, shown))
+            return
         if shown != want:
             fail("%s %s %s: shows %s %s, truth %s" % (view, rid, role, kind, shown, want))
     truth = {v: view_truth(out, v) for v in VIEWS}
@@ -366,8 +390,14 @@ def check_ids(args, tmp):
             if row[col]:
                 typ, num = row[col].split(" ")
                 same("qn-civil", r["rid"], role, num, "pid" if typ == "CCCD" else "cmnd"); shown += 1
-    print("ids: %d personal ids, %d CMNDs in the truth; %d ids shown in the views checked" %
-          (n_pid, n_cmnd, shown))
+    listed = {(v, rid, noisy) for (v, rid), m in bad_ids.items() for noisy in m}
+    if listed != shown_bad:
+        fail("bad_id defects not shown in the views: %s" % sorted(listed - shown_bad)[:5])
+    for k in ("bad_id_province", "bad_id_sex"):
+        if not n_bad[k]:
+            fail("no %s at the default rates" % k)
+    print("ids: %d personal ids, %d CMNDs in the truth; %d ids shown in the views checked, "
+          "%d invalid as their defects say %s" % (n_pid, n_cmnd, shown, sum(n_bad.values()), dict(n_bad)))
 
 
 def check_codes(args, tmp):
@@ -375,6 +405,21 @@ def check_codes(args, tmp):
     run_gen(args, out, seed=4, scale=0.01)
     old, new, mapping, ppp = load_ref(args.data)
     seen_old, seen_new = set(), set()
+    # unknown_unit: the code shown is in neither list, as its defect says
+    unknown = {}
+    for v in VIEWS:
+        for d in defects(out, v):
+            if d["kind"] == "unknown_unit" and re.fullmatch(r"\d{5}", d["noisy_value"]):
+                unknown[(v, d["record_id"])] = d["noisy_value"]
+    unknown_seen = set()
+
+    def is_unknown(view, rid, code):
+        if unknown.get((view, rid)) != code:
+            return False
+        if code in old or code in new:
+            fail("%s %s: unknown_unit code %s is a listed commune" % (view, rid, code))
+        unknown_seen.add((view, rid))
+        return True
 
     def c_old(code, where):
         seen_old.add(code)
@@ -417,12 +462,16 @@ def check_codes(args, tmp):
         if l["seri"] and not re.fullmatch(r"[A-Z]{2} \d{6}", l["seri"]):
             fail("%s: seri %s" % (l["entity_id"], l["seri"]))
     for r in parse_qn_pop(out):
+        if is_unknown("qn-population", r["id"], r["ma_xa"]):
+            continue
         c_old(r["ma_xa"], "qn-population " + r["id"])
         if r["ma_xa"] in old and (old[r["ma_xa"]]["district_code"] != r["ma_huyen"] or r["ma_tinh"] != "49"
                                   and old[r["ma_xa"]]["province_code"] != r["ma_tinh"]):
             fail("qn-population %s: district/province do not match %s" % (r["id"], r["ma_xa"]))
     n25 = 0
     for r in parse_dn_pop(out):
+        if is_unknown("dn-population", r["id"], r["MaPhuongXa"]):
+            continue
         if r.get("MaQuanHuyen"):
             c_old(r["MaPhuongXa"], "dn-population " + r["id"])
             if old.get(r["MaPhuongXa"], {}).get("district_code") != r["MaQuanHuyen"]:
@@ -435,13 +484,16 @@ def check_codes(args, tmp):
     if n25 == 0:
         fail("dn-population: no record carries a 2025 code")
     for r in parse_qn_land(out):
-        c_old(r["MaXa"], "qn-land " + r["id"])
+        if not is_unknown("qn-land", r["id"], r["MaXa"]):
+            c_old(r["MaXa"], "qn-land " + r["id"])
         if not re.fullmatch(r"\d{1,3}(\.\d{3})*,\d", r["DienTich"] or ""):
             fail("qn-land %s: area %r not in the form 1.234,5" % (r["id"], r["DienTich"]))
         if r["seri"] and not re.fullmatch(r"[A-Z]{2} \d{6}", r["seri"]):
             fail("qn-land %s: seri %s" % (r["id"], r["seri"]))
     p, o, c = parse_dn_land(out)
     for r in p:
+        if is_unknown("dn-land", "thua_dat:" + r["id"], r["ma_xa"]):
+            continue
         c_old(r["ma_xa"], "dn-land " + r["id"])
         if r["ma_xa_moi"]:
             c_new(r["ma_xa_moi"], "dn-land " + r["id"])
@@ -454,12 +506,19 @@ def check_codes(args, tmp):
         c_old(os.path.basename(path)[:5], path)
     for r in parse_dn_civil(out):
         code = r["data"]["registration"]["office_code"]
+        if is_unknown("dn-civil", r["event_id"], code):
+            continue
         if r["data"]["registration"]["registered_at"] >= "2025-07-01":
             if code not in new and code not in old:
                 fail("dn-civil %s: office %s unknown" % (r["event_id"], code))
         else:
             c_old(code, "dn-civil " + r["event_id"])
-    print("codes: %d pre-2025 and %d 2025 commune codes used, all real" % (len(seen_old), len(seen_new)))
+    if set(unknown) != unknown_seen:
+        fail("unknown_unit codes not shown in the views: %s" % sorted(set(unknown) - unknown_seen)[:5])
+    if {v for v, _ in unknown} != {"qn-population", "dn-population", "qn-land", "dn-land", "dn-civil"}:
+        fail("unknown_unit codes in %s only" % sorted({v for v, _ in unknown}))
+    print("codes: %d pre-2025 and %d 2025 commune codes used, all real but the %d unknown_unit codes" %
+          (len(seen_old), len(seen_new), len(unknown)))
 
 
 def check_coverage(args, tmp):
@@ -526,7 +585,28 @@ def parse_any_date(s):
     return None
 
 
-def check_defect_row(v, d, mapping, old):
+LAND_USE = {"ODT", "ONT", "LUC", "BHK", "CLN", "NTS", "RSX"}
+SEX_TABLE = {"Nam", "Nữ", "male", "female"}
+
+
+def date_ok(y, m, d):
+    if not 1 <= m <= 12 or d < 1:
+        return False
+    dim = [31, 29 if (y % 4 == 0 and y % 100 != 0) or y % 400 == 0 else 28, 31, 30, 31, 30,
+           31, 31, 30, 31, 30, 31][m - 1]
+    return d <= dim
+
+
+def unit_key(name):
+    """A commune name without its unit type, marks and case."""
+    for pre in ("Phường ", "Xã ", "Thị trấn ", "Đặc khu "):
+        if name.startswith(pre):
+            name = name[len(pre):]
+            break
+    return strip_marks(name).lower()
+
+
+def check_defect_row(v, d, mapping, old, new=None, ppp=None):
     """Each defect must be what its kind says it is."""
     k, t, n = d["kind"], d["true_value"], d["noisy_value"]
     where = "%s %s %s %s: %r -> %r" % (v, d["record_id"], d["field"], k, t, n)
@@ -573,18 +653,56 @@ def check_defect_row(v, d, mapping, old):
             fail(where + ": codes without version 2024")
         if k == "both_provinces" and old[t[:5]]["province_code"] == old[n[:5]]["province_code"]:
             fail(where + ": both residences in one province")
+    elif k == "bad_date":
+        a, b = parse_any_date(t), parse_any_date(n)
+        same_form = ("-" in t) == ("-" in n)
+        if not a or not b or not same_form or a[0] != b[0] or not date_ok(*a) or date_ok(*b):
+            fail(where + ": not an impossible date of the same year and form")
+        if v in ("dn-land", "dn-population"):
+            fail(where + ": an impossible date in a typed date field")
+    elif k in ("bad_id_province", "bad_id_sex"):
+        if not re.fullmatch(r"\d{12}", t) or not re.fullmatch(r"\d{12}", n):
+            fail(where + ": not 12-digit ids")
+        elif k == "bad_id_province":
+            if n[3:] != t[3:] or t[:3] not in ppp or n[:3] in ppp or not 1 <= int(n[:3]) <= 96:
+                fail(where + ": not an unknown province code in 001..096, the rest kept")
+        elif n[:3] + n[4:] != t[:3] + t[4:] or (int(n[3]) ^ int(t[3])) not in (1, 2):
+            fail(where + ": not the sex or the century of G flipped, the rest kept")
+    elif k == "bad_code":
+        if d["field"] in ("muc_dich_su_dung", "loai_dat"):
+            tp, np_ = t.split("+"), n.split("+")
+            diff = [(a, b) for a, b in zip(tp, np_) if a != b]
+            if (len(tp) != len(np_) or not set(tp) <= LAND_USE or len(diff) != 1 or
+                    sorted(diff[0][0]) != sorted(diff[0][1]) or diff[0][1] in LAND_USE):
+                fail(where + ": not one land-use code turned into an unknown one")
+        elif t not in SEX_TABLE or n in SEX_TABLE or n == "":
+            fail(where + ": not a sex outside the code table")
+    elif k == "unknown_unit":
+        m = re.fullmatch(r"(\d{5})@(2024|2025)", t)
+        if m:
+            if not re.fullmatch(r"\d{5}", n) or n in old or n in new:
+                fail(where + ": not a code in neither list")
+            elif m.group(1) not in (old if m.group(2) == "2024" else new):
+                fail(where + ": the true code is not in its list")
+        else:
+            tp, np_ = t.split(", "), n.split(", ")
+            diff = [i for i in range(min(len(tp), len(np_))) if tp[i] != np_[i]]
+            names = {unit_key(x["commune_name"]) for x in list(old.values()) + list(new.values())}
+            if (len(tp) != len(np_) or len(diff) != 1 or unit_key(tp[diff[0]]) not in names or
+                    unit_key(np_[diff[0]]) in names):
+                fail(where + ": not one commune name replaced by one that does not exist")
 
 
 def check_rates(args, tmp):
     out = os.path.join(tmp, "o")
     run_gen(args, out, seed=6, scale=0.03, extra=["--noise", args.noise_file])
     stats = list(tsv(os.path.join(out, "truth/noise_stats.tsv")))
-    old, _, mapping, _ = load_ref(args.data)
+    old, new, mapping, ppp = load_ref(args.data)
     checked = 0
     for v in VIEWS:
         rows = defects(out, v)
         for d in rows:
-            check_defect_row(v, d, mapping, old)
+            check_defect_row(v, d, mapping, old, new, ppp)
         count = collections.Counter(d["kind"] for d in rows)
         truth = view_truth(out, v)
         mentions = sum(1 for roles in truth.values() for r, _ in roles if r in MENTION_ROLES)
@@ -694,6 +812,8 @@ def check_cli(args, tmp):
     bad(["--scale", "0.01", "--out", o], "no seed")
     bad(base + ["--noise-rate", "typoo=0.1"], "unknown kind")
     bad(base + ["--noise-rate", "qn-land.case=0.1"], "kind that does not apply to the view")
+    bad(base + ["--noise-rate", "dn-land.bad_date=0.1"], "bad_date in typed date columns")
+    bad(base + ["--noise-rate", "dn-population.bad_date=0.1"], "bad_date in an xs:date element")
     bad(base + ["--noise-rate", "typo=1.5"], "rate above 1")
     bad(["--seed", "1", "--scale", "0.002", "--out", o, "--data", "/nonexistent"], "missing data")
     # clean run: no defects but the encoding's own
