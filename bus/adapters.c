@@ -50,7 +50,7 @@ typedef struct {
 struct lgsp_adapter {
     adapters_t         *host;
     /* copied from the configuration */
-    char               *name, *plugin, *topic, *qtopic, *group, *settings_text;
+    char               *name, *plugin, *topic, *qtopic, *group, *output, *settings_text;
     char              **setting_paths;
     int                *setting_lines;
     size_t              n_settings;
@@ -123,6 +123,7 @@ static const char *h_name(lgsp_adapter_t *a) { return a->name; }
 static const char *h_topic(lgsp_adapter_t *a) { return a->topic; }
 static const char *h_work_dir(lgsp_adapter_t *a) { return a->work_dir; }
 static const char *h_config_dir(lgsp_adapter_t *a) { return a->host->config_dir; }
+static const char *h_output(lgsp_adapter_t *a) { return a->output; }
 static const char *h_last_error(lgsp_adapter_t *a) { return s_error; }
 static void h_free(void *p) { free(p); }
 
@@ -269,7 +270,9 @@ static lgsp_batch_t *h_batch_new(lgsp_adapter_t *a)
 {
     lgsp_batch_t *b = calloc(1, sizeof *b);
     if (b)
-        b->unit = ingest_unit_new(a->name, a->topic, a->qtopic);
+        /* A sink's batches go to its output (a source's to its topic). */
+        b->unit = ingest_unit_new(a->name, a->info.kind == LGSP_ADAPTER_SINK && a->output ? a->output : a->topic,
+                                  a->qtopic);
     if (!b || !b->unit) {
         free(b);
         s_set_error("out of memory");
@@ -569,6 +572,7 @@ static const lgsp_host_api_t s_api = {
     .last_error = h_last_error,
     .work_dir = h_work_dir,
     .config_dir = h_config_dir,
+    .output = h_output,
 };
 
 /* ---- loading ---------------------------------------------------------- */
@@ -604,6 +608,7 @@ static void s_adapter_free(lgsp_adapter_t *a)
     free(a->topic);
     free(a->qtopic);
     free(a->group);
+    free(a->output);
     free(a->settings_text);
     for (size_t i = 0; i < a->n_settings; i++)
         free(a->setting_paths[i]);
@@ -649,6 +654,7 @@ static lgsp_adapter_t *s_load(adapters_t *host, const adapter_conf_t *c, char **
     a->topic = strdup(c->topic);
     a->qtopic = strdup(c->quarantine_topic);
     a->group = strdup(c->group);
+    a->output = c->output ? strdup(c->output) : NULL;
     a->settings_text = strdup(c->settings_json);
     a->setting_paths = calloc(c->n_settings + 1, sizeof *a->setting_paths);
     a->setting_lines = calloc(c->n_settings + 1, sizeof *a->setting_lines);
@@ -793,10 +799,19 @@ static int s_init(lgsp_adapter_t *a)
         problem = "is a push source without stop";
     else if (sink && !a->info.deliver)
         problem = "is a sink without deliver";
+    else if (sink && a->info.group && !util_valid_name(a->info.group, strlen(a->info.group)))
+        problem = "names an invalid consumer group";
     if (problem) {
         s_set_error("adapter %s: plugin %s %s", a->name, a->path, problem);
         a->config_error = true;
         return -1;
+    }
+    if (sink && a->info.group && strcmp(a->info.group, a->group) != 0) {
+        char *g = strdup(a->info.group);
+        if (g) {
+            free(a->group);
+            a->group = g;
+        }
     }
     return 0;
 }

@@ -170,6 +170,7 @@ static const s_setting_t s_settings[] = {
     { "restart_backoff_max", T_DURATION, AF(backoff_max_ms), .min = 10, .max = S_DAY, .def = "1min" },
     { "enabled", T_BOOL, AF(enabled), .def = "true" },
     { "group", T_STRING, AF(group), .check = s_check_name },
+    { "output", T_STRING, AF(output), .check = s_check_topic },
     { "credit", T_U32, AF(credit), .min = 1, .max = 100000, .def = "256" },
     { "batch", T_U32, AF(batch), .min = 1, .max = 1000, .def = "100" },
     { "settings", T_SETTINGS, AF(settings_json) },
@@ -1257,6 +1258,7 @@ static void s_adapter_free(adapter_conf_t *a)
     free(a->topic);
     free(a->quarantine_topic);
     free(a->group);
+    free(a->output);
     free(a->settings_json);
     for (size_t i = 0; i < a->n_settings; i++)
         free(a->setting_paths[i]);
@@ -1726,6 +1728,7 @@ char *config_reload_check(const config_t *running, const config_t *fresh)
                 same = strcmp(x->name, y->name) == 0 && strcmp(x->plugin, y->plugin) == 0
                     && strcmp(x->topic, y->topic) == 0 && strcmp(x->quarantine_topic, y->quarantine_topic) == 0
                     && strcmp(x->group, y->group) == 0 && strcmp(x->settings_json, y->settings_json) == 0
+                    && strcmp(x->output ? x->output : "", y->output ? y->output : "") == 0
                     && x->interval_ms == y->interval_ms && x->backoff_ms == y->backoff_ms
                     && x->backoff_max_ms == y->backoff_max_ms && x->enabled == y->enabled
                     && x->credit == y->credit && x->batch == y->batch;

@@ -53,6 +53,7 @@ typedef struct {
     uint64_t  backoff_ms, backoff_max_ms;   /* restart after a failure */
     bool      enabled;
     char     *group;           /* sinks: the consumer group (default the adapter's name) */
+    char     *output;          /* sinks that publish (a mapping stage): their batches' topic, or NULL */
     uint32_t  credit;          /* sinks: messages in hand */
     uint32_t  batch;           /* sinks: messages per deliver() */
     char     *settings_json;   /* the `settings:` map as JSON, every scalar a string */

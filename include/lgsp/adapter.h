@@ -204,6 +204,12 @@ typedef struct lgsp_host_api {
     /* The folder of lgspd's configuration file: what a relative path in
      * the settings is relative to. */
     const char *(*config_dir)(lgsp_adapter_t *a);
+    /* Added in the same ABI version (check size): the topic a sink's
+     * batches go to (`output:` in its config), or NULL when it has none. A
+     * sink with an output is a stage of the pipeline (the mapping stage):
+     * it reads its topic, commits batches of new records to the output,
+     * and only then reports its messages delivered. */
+    const char *(*output)(lgsp_adapter_t *a);
 } lgsp_host_api_t;
 
 /* ---- what the plugin provides --------------------------------------- */
@@ -237,6 +243,11 @@ typedef struct {
     /* A health line for /health ("detail"; into buf), optional. Called
      * from another thread (the broker's), never during init or cleanup. */
     void (*describe)(void *self, char *buf, size_t len);
+    /* Added in the same ABI version (the host checks size): a sink may name
+     * the consumer group it reads with (copied by the host after init);
+     * NULL = the configured group. The mapping stage names one per mapping
+     * version, so that a changed mapping replays its topic from the start. */
+    const char *group;
 } lgsp_adapter_info_t;
 
 /* Exported by every plugin. */
