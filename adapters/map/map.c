@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <libxml/parser.h>
@@ -177,10 +178,16 @@ LGSP_ADAPTER_EXPORT int lgsp_adapter_init(lgsp_adapter_t *a, const lgsp_host_api
     if (!mp || !*mp)
         return host->setting_error(a, "mapping", "required: the mapping file (schemas/mappings/<source>.yaml)");
     char mpath[4096], admin[4096], schemas[4096], err[1024];
+    /* A relative mapping path: beside the config, else among the mappings
+     * installed with lgsp ($LGSP_MAPPINGS or <datadir>/lgsp/mappings). */
     if (mp[0] != '/' && host->config_dir(a))
         snprintf(mpath, sizeof mpath, "%s/%s", host->config_dir(a), mp);
     else
         snprintf(mpath, sizeof mpath, "%s", mp);
+    if (mp[0] != '/' && access(mpath, F_OK) != 0) {
+        const char *md = getenv("LGSP_MAPPINGS");
+        snprintf(mpath, sizeof mpath, "%s/%s", md && *md ? md : LGSP_DATA_DIR "/mappings", mp);
+    }
     s_dir(host, a, "data", "LGSP_DATA", "admin", admin, sizeof admin);
     s_dir(host, a, "schemas", "LGSP_SCHEMAS", "", schemas, sizeof schemas);
     if (!host->setting(a, "schemas") && getenv("LGSP_SCHEMAS") && *getenv("LGSP_SCHEMAS"))
