@@ -465,6 +465,8 @@ static sel_t *s_sel_path(ld_t *ld, int line, const char *text)
 {
     if (!strcmp(text, "$id"))
         return s_sel_new(SEL_ID, text);
+    if (!strcmp(text, "$index"))
+        return s_sel_new(SEL_INDEX, text);
     if (!strncmp(text, "$header.", 8)) {
         sel_t *s = s_sel_new(SEL_HEADER, text);
         s->steps = calloc(1, sizeof *s->steps);
@@ -474,7 +476,7 @@ static sel_t *s_sel_path(ld_t *ld, int line, const char *text)
     }
     bool out = !strncmp(text, "$out.", 5);
     if (*text == '$' && !out) {
-        s_fail(ld, line, "'%s': the only $ names are $id, $header.NAME and $out.FIELD", text);
+        s_fail(ld, line, "'%s': the only $ names are $id, $index, $header.NAME and $out.FIELD", text);
         return NULL;
     }
     const char *p = out ? text + 5 : text;
@@ -932,6 +934,7 @@ static void s_addr_free(addr_spec_t *a)
 static void s_rule_free(rule_t *r)
 {
     free(r->field);
+    free(r->ptr);
     for (size_t i = 0; i < r->npath; i++)
         free(r->path[i]);
     free(r->path);
@@ -1025,7 +1028,19 @@ static int s_rule(ld_t *ld, ynode_t *n, rule_t *r)
             r->path[r->npath++] = strdup(t);
         }
         free(dup);
+        if (r->npath == 0)
+            return s_fail(ld, r->line, "field: '%s' names no field", r->field);
+        size_t plen = 1;
+        for (size_t i = 0; i < r->npath; i++)
+            plen += strlen(r->path[i]) + 1;
+        r->ptr = calloc(1, plen);
+        for (size_t i = 0; i < r->npath; i++) {
+            strcat(r->ptr, "/");
+            strcat(r->ptr, r->path[i]);
+        }
     }
+    if (!r->ptr)
+        r->ptr = strdup("");
     if (when && !(r->when = s_cond(ld, when)))
         return -1;
     if (ld->failed)

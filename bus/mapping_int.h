@@ -46,6 +46,7 @@ typedef enum {
     SEL_HEADER,        /* $header.NAME */
     SEL_OUT,           /* $out.a.b: a canonical field already written */
     SEL_CONST,         /* const: a literal JSON value */
+    SEL_INDEX,         /* $index: 1-based position of the current item of an each */
     SEL_TEMPLATE,      /* "{a}/{b}": literal text and selectors */
     SEL_FIRST,         /* [a, b]: the first present */
     SEL_OBJECT,        /* {ho: a, ten: b}: an object of selected values */
@@ -130,6 +131,7 @@ typedef struct rule {
     int           line;
     char         *field;        /* dotted canonical path, relative to the current object */
     char        **path;         /* field split at dots */
+    char         *ptr;          /* the field as a JSON pointer ("/a/b"), for messages */
     size_t        npath;
     sel_t        *from;
     step_t       *steps;

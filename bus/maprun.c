@@ -28,8 +28,9 @@ typedef struct {
 
 /* Which rule wrote which canonical field, for errors found after the walk. */
 typedef struct {
-    char ptr[160];
-    int  line;
+    const char *ptr;        /* the rule's own pointer (top level), or buf */
+    char        buf[160];   /* inside an each: the pointer with the item's index */
+    int         line;
 } wrote_t;
 
 struct run {
@@ -41,6 +42,7 @@ struct run {
     wrote_t              *wrote;
     size_t                nwrote, capwrote;
     bool                  failed;
+    size_t                index;     /* 1-based item of the innermost each (0: none) */
 };
 
 static void s_error(run_t *r, int line, const char *ptr, const sel_t *src, const mapping_error_t *e)
@@ -82,14 +84,22 @@ static void s_fmt(char *buf, size_t sz, const char *fmt, ...)
     va_end(ap);
 }
 
-static void s_wrote(run_t *r, const char *ptr, int line)
+/* ptr is either a rule's own pointer (lives as long as the mapping) or,
+ * when is_static is false, a stack buffer that is copied. */
+static void s_wrote(run_t *r, const char *ptr, bool is_static, int line)
 {
     if (r->nwrote == r->capwrote) {
         r->capwrote = r->capwrote ? r->capwrote * 2 : 32;
         r->wrote = realloc(r->wrote, r->capwrote * sizeof *r->wrote);
     }
-    snprintf(r->wrote[r->nwrote].ptr, sizeof r->wrote[r->nwrote].ptr, "%s", ptr);
-    r->wrote[r->nwrote++].line = line;
+    wrote_t *w = &r->wrote[r->nwrote++];
+    if (is_static)
+        w->ptr = ptr;
+    else {
+        snprintf(w->buf, sizeof w->buf, "%s", ptr);
+        w->ptr = NULL;          /* buf (which moves with the array) */
+    }
+    w->line = line;
 }
 
 /* The rule line of the longest written prefix of ptr. */
@@ -98,8 +108,9 @@ static int s_line_of(const run_t *r, const char *ptr)
     int line = 0;
     size_t best = 0;
     for (size_t i = 0; i < r->nwrote; i++) {
-        size_t n = strlen(r->wrote[i].ptr);
-        if (n >= best && !strncmp(ptr, r->wrote[i].ptr, n) && (ptr[n] == 0 || ptr[n] == '/')) {
+        const char *wp = r->wrote[i].ptr ? r->wrote[i].ptr : r->wrote[i].buf;
+        size_t n = strlen(wp);
+        if (n >= best && !strncmp(ptr, wp, n) && (ptr[n] == 0 || ptr[n] == '/')) {
             best = n;
             line = r->wrote[i].line;
         }
@@ -255,6 +266,8 @@ static json_t *s_sel(run_t *r, const sel_t *s, ctx_t c, const json_t *out)
     }
     case SEL_OUT:
         return s_json_walk(s->steps, s->nsteps, out);
+    case SEL_INDEX:
+        return r->index ? json_integer((json_int_t) r->index) : NULL;
     case SEL_CONST:
         return s_present(json_incref(s->constant));
     case SEL_TEMPLATE: {
@@ -499,6 +512,30 @@ static void s_parse_place(const mapping_env_t *env, const char *text, bool new_l
     free(dup);
 }
 
+/* Whether two unit names are the same unit's: compared by matching key,
+ * without "UBND " (an office) and the unit type ("Phường", "Xã", "P."...). */
+static bool s_same_unit(const char *a, const char *b)
+{
+    char *ka = s_keyof(a), *kb = s_keyof(b);
+    bool same = false;
+    if (ka && kb) {
+        static const char *const pre[] = { "ubnd ", "thi tran ", "phuong ", "xa ", "tt.", "p.", "x." };
+        char *k[2] = { ka, kb };
+        for (int j = 0; j < 2; j++)
+            for (size_t i = 0; i < sizeof pre / sizeof *pre; i++)
+                if (!strncmp(k[j], pre[i], strlen(pre[i]))) {
+                    size_t n = strlen(pre[i]);
+                    while (k[j][n] == ' ')
+                        n++;
+                    memmove(k[j], k[j] + n, strlen(k[j] + n) + 1);
+                }
+        same = strcmp(ka, kb) == 0;
+    }
+    free(ka);
+    free(kb);
+    return same;
+}
+
 static json_t *s_unit(const recode_unit_t *u)
 {
     return json_pack("{s:s, s:s}", "code", u->code, "name", u->name);
@@ -564,6 +601,32 @@ static json_t *s_address(run_t *r, const rule_t *rl, ctx_t c, const json_t *out,
             break;
         }
     }
+    /* Codes are reused across lists (new 20194 Hải Vân = old 20194 Hòa
+     * Hiệp Bắc). A record that gives the unit's name as well says which one
+     * it means: if the name is not the unit found, but is the unit of the
+     * same code in the fallback list, the source wrote a stale code. */
+    if (st != RECODE_NOT_FOUND && !used_fallback && s->fallback && cc && cn) {
+        const char *found = nu ? nu->name : (st == RECODE_FOUND ? res.old_name : NULL);
+        if (found && !s_same_unit(cn, found)) {
+            recode_result_t res2;
+            const recode_unit_t *nu2 = NULL;
+            recode_status_t st2;
+            if (!strcmp(s->fallback, "2025")) {
+                nu2 = recode_new_unit(env->recode, cc);
+                st2 = nu2 ? RECODE_FOUND : RECODE_NOT_FOUND;
+            } else
+                st2 = recode_by_code(env->recode, pc, dc, cc, &res2);
+            const char *other = nu2 ? nu2->name : (st2 == RECODE_FOUND ? res2.old_name : NULL);
+            if (other && s_same_unit(cn, other)) {
+                st = st2;
+                nu = nu2;
+                if (!nu2)
+                    res = res2;
+                version = s->fallback;
+                used_fallback = true;
+            }
+        }
+    }
     json_t *addr = json_object();
     if (a.text)
         json_object_set(addr, "text", a.text);
@@ -627,8 +690,13 @@ static void s_rule(run_t *r, const rule_t *rl, ctx_t c, json_t *obj, const char 
 {
     if (rl->when && !s_cond(r, rl->when, c, obj))
         return;
-    char ptr[160];
-    s_ptr(ptr, sizeof ptr, base, rl);
+    char buf[160];
+    const char *ptr = rl->ptr;        /* precomputed at load for the top level */
+    bool top = base[0] == 0;
+    if (!top) {
+        s_ptr(buf, sizeof buf, base, rl);
+        ptr = buf;
+    }
     switch (rl->kind) {
     case R_GROUP:
         s_rules(r, rl->rules, rl->nrules, c, obj, base);
@@ -646,7 +714,10 @@ static void s_rule(run_t *r, const rule_t *rl, ctx_t c, json_t *obj, const char 
                 json_t *item = json_object();
                 char ib[160];
                 s_fmt(ib, sizeof ib, "%s/%zu", ptr, json_array_size(arr));
+                size_t saved = r->index;
+                r->index = i + 1;
                 s_rules(r, rl->rules, rl->nrules, (ctx_t) { .x = nodes[i] }, item, ib);
+                r->index = saved;
                 if (json_object_size(item))
                     json_array_append_new(arr, item);
                 else
@@ -666,7 +737,10 @@ static void s_rule(run_t *r, const rule_t *rl, ctx_t c, json_t *obj, const char 
                 json_t *item = json_object();
                 char ib[160];
                 s_fmt(ib, sizeof ib, "%s/%zu", ptr, json_array_size(arr));
+                size_t saved = r->index;
+                r->index = i + 1;
                 s_rules(r, rl->rules, rl->nrules, (ctx_t) { .j = x }, item, ib);
+                r->index = saved;
                 if (json_object_size(item))
                     json_array_append_new(arr, item);
                 else
@@ -676,7 +750,7 @@ static void s_rule(run_t *r, const rule_t *rl, ctx_t c, json_t *obj, const char 
         }
         if (json_array_size(arr)) {
             s_set(obj, rl->path, rl->npath, arr);
-            s_wrote(r, ptr, rl->line);
+            s_wrote(r, ptr, top, rl->line);
         } else {
             json_decref(arr);
             if (rl->required)
@@ -705,7 +779,7 @@ static void s_rule(run_t *r, const rule_t *rl, ctx_t c, json_t *obj, const char 
             v = addr;
         if (v) {
             s_set(obj, rl->path, rl->npath, v);
-            s_wrote(r, ptr, rl->line);
+            s_wrote(r, ptr, top, rl->line);
         } else if (rl->required && r->res->n_errors == before)
             s_errorf(r, rl->line, ptr, NULL, "required", "no address in the record");
         return;
@@ -732,7 +806,7 @@ static void s_rule(run_t *r, const rule_t *rl, ctx_t c, json_t *obj, const char 
         return;
     }
     s_set(obj, rl->path, rl->npath, v);
-    s_wrote(r, ptr, rl->line);
+    s_wrote(r, ptr, top, rl->line);
 }
 
 static void s_rules(run_t *r, const rule_t *rules, size_t n, ctx_t c, json_t *obj, const char *base)
@@ -743,40 +817,67 @@ static void s_rules(run_t *r, const rule_t *rules, size_t n, ctx_t c, json_t *ob
 
 /* ---- checks after the walk ------------------------------------------- */
 
+/* The path to a value, kept as a chain on the stack while walking and
+ * turned into a JSON pointer only when an error needs it. */
+typedef struct pathseg {
+    const struct pathseg *up;
+    const char *key;        /* or NULL: an array index */
+    size_t      index;
+} pathseg_t;
+
+static void s_path_str(const pathseg_t *p, char *buf, size_t sz)
+{
+    if (!p) {
+        buf[0] = 0;
+        return;
+    }
+    s_path_str(p->up, buf, sz);
+    size_t l = strlen(buf);
+    if (p->key)
+        s_fmt(buf + l, sz - l, "/%s", p->key);
+    else
+        s_fmt(buf + l, sz - l, "/%zu", p->index);
+}
+
 /* Every object holding a personal ID (personal_id, or an id_document of
  * type CCCD) is checked with its own sex and birth date: the century/sex
  * digit and the birth year are in the number (FACTS.md §2). */
-static void s_check_ids(run_t *r, json_t *o, const char *ptr)
+static void s_check_ids(run_t *r, json_t *o, const pathseg_t *at)
 {
     if (json_is_array(o)) {
         size_t i;
         json_t *x;
         json_array_foreach(o, i, x) {
-            char p[160];
-            snprintf(p, sizeof p, "%s/%zu", ptr, i);
-            s_check_ids(r, x, p);
+            if (json_is_object(x) || json_is_array(x)) {
+                pathseg_t seg = { at, NULL, i };
+                s_check_ids(r, x, &seg);
+            }
         }
         return;
     }
     if (!json_is_object(o))
         return;
-    const char *sex = json_string_value(json_object_get(o, "sex"));
-    const char *bd = json_string_value(json_object_get(json_object_get(o, "birth_date"), "value"));
-    int sexn = sex ? (!strcmp(sex, "male") ? 1 : !strcmp(sex, "female") ? 2 : 0) : 0;
-    int year = bd && strlen(bd) >= 4 ? atoi(bd) : 0;
     const char *id = json_string_value(json_object_get(o, "personal_id"));
     const char *field = "personal_id";
     json_t *doc = json_object_get(o, "id_document");
-    if (!id && doc && !strcmp(json_string_value(json_object_get(doc, "type")) ?: "", "CCCD")) {
-        id = json_string_value(json_object_get(doc, "number"));
-        field = "id_document/number";
+    if (!id && doc) {
+        const char *t = json_string_value(json_object_get(doc, "type"));
+        if (t && !strcmp(t, "CCCD")) {
+            id = json_string_value(json_object_get(doc, "number"));
+            field = "id_document/number";
+        }
     }
     if (id) {
+        const char *sex = json_string_value(json_object_get(o, "sex"));
+        const char *bd = json_string_value(json_object_get(json_object_get(o, "birth_date"), "value"));
+        int sexn = sex ? (!strcmp(sex, "male") ? 1 : !strcmp(sex, "female") ? 2 : 0) : 0;
+        int year = bd && strlen(bd) >= 4 ? atoi(bd) : 0;
         char why[300];
         pid_status_t st = pid_check(r->m->env->pid, id, strlen(id), sexn, year, r->m->env->today_year, why, sizeof why);
         if (st != PID_OK) {
-            char p[200], rule[48];
-            snprintf(p, sizeof p, "%s/%s", ptr, field);
+            char base[160], p[200], rule[48];
+            s_path_str(at, base, sizeof base);
+            s_fmt(p, sizeof p, "%s/%s", base, field);
             snprintf(rule, sizeof rule, "personal_id.%s", pid_status_name(st));
             s_errorf(r, s_line_of(r, p), p, NULL, rule, "%s", why);
         }
@@ -785,9 +886,8 @@ static void s_check_ids(run_t *r, json_t *o, const char *ptr)
     json_t *v;
     json_object_foreach(o, k, v) {
         if (json_is_object(v) || json_is_array(v)) {
-            char p[160];
-            snprintf(p, sizeof p, "%s/%s", ptr, k);
-            s_check_ids(r, v, p);
+            pathseg_t seg = { at, k, 0 };
+            s_check_ids(r, v, &seg);
         }
     }
 }
@@ -831,8 +931,9 @@ static int s_finish(run_t *r, const ctx_t c, mapping_result_t *res)
     json_object_set_new(prov, "mapping_version", json_string(m->version));
 
     s_rules(r, m->rules, m->nrules, c, rec, "");
-    if (!r->failed)
-        s_check_ids(r, rec, "");
+    /* IDs are checked even when a rule failed: the quarantine reason then
+     * lists every problem of the record. */
+    s_check_ids(r, rec, NULL);
     if (!r->failed && m->jschema) {
         jschema_error_t je[4];
         int n = jschema_validate(m->jschema, rec, je, 4);

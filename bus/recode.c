@@ -8,6 +8,7 @@
  * fuzzed; bus/meson.build compiles it into the bus library as well. */
 #include "../adapters/file-drop/csvread.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +35,12 @@ struct recode {
     size_t n_new;
     s_old_t *old;
     size_t n_old;
+    /* old rows sorted by commune code: the mapping stage recodes every
+     * address by code, so that lookup is a binary search, not a scan */
+    size_t *by_commune;
 };
+
+static int s_index(recode_t *self);
 
 static void s_csv_free(s_csv_t *csv)
 {
@@ -321,7 +327,7 @@ recode_t *recode_new(const char *dir, char *errbuf, size_t errlen)
         snprintf(errbuf, errlen, "out of memory");
         return NULL;
     }
-    if (s_build(self, dir, errbuf, errlen) != 0) {
+    if (s_build(self, dir, errbuf, errlen) != 0 || s_index(self) != 0) {
         if (!errbuf[0])
             snprintf(errbuf, errlen, "out of memory");
         recode_destroy(&self);
@@ -341,6 +347,7 @@ void recode_destroy(recode_t **self_p)
             free(self->old[i].fold);
         }
     free(self->old);
+    free(self->by_commune);
     free(self->new_units);
     s_csv_free(&self->mapping);
     s_csv_free(&self->units_new);
@@ -397,6 +404,31 @@ static bool s_opt_eq(const char *want, const char *have)
     return !want || strcmp(want, have) == 0;
 }
 
+static const recode_t *s_sort_self;   /* qsort has no context argument; only used at load */
+
+static int s_cmp_commune(const void *a, const void *b)
+{
+    const s_old_t *x = &s_sort_self->old[*(const size_t *) a], *y = &s_sort_self->old[*(const size_t *) b];
+    int c = strcmp(x->commune, y->commune);
+    return c ? c : (*(const size_t *) a < *(const size_t *) b ? -1 : 1);
+}
+
+static int s_index(recode_t *self)
+{
+    self->by_commune = malloc((self->n_old ? self->n_old : 1) * sizeof *self->by_commune);
+    if (!self->by_commune)
+        return -1;
+    for (size_t i = 0; i < self->n_old; i++)
+        self->by_commune[i] = i;
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&mu);
+    s_sort_self = self;
+    qsort(self->by_commune, self->n_old, sizeof *self->by_commune, s_cmp_commune);
+    s_sort_self = NULL;
+    pthread_mutex_unlock(&mu);
+    return 0;
+}
+
 recode_status_t recode_by_code(recode_t *self, const char *province, const char *district,
                                const char *commune, recode_result_t *result)
 {
@@ -404,8 +436,21 @@ recode_status_t recode_by_code(recode_t *self, const char *province, const char 
         commune = "";
     size_t hits[RECODE_MAX_CANDIDATES];
     size_t n = 0;
-    for (size_t i = 0; i < self->n_old && n < RECODE_MAX_CANDIDATES; i++) {
+    /* The first row of that commune code, by binary search; the rows of
+     * one code are adjacent and kept in file order. */
+    size_t lo = 0, hi = self->n_old;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(self->old[self->by_commune[mid]].commune, commune) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t k = lo; k < self->n_old && n < RECODE_MAX_CANDIDATES; k++) {
+        size_t i = self->by_commune[k];
         const s_old_t *o = &self->old[i];
+        if (strcmp(o->commune, commune) != 0)
+            break;
         /* Without a commune only a district without communes can match. */
         if (strcmp(o->commune, commune) == 0 && s_opt_eq(province, o->province)
             && s_opt_eq(district, o->district) && (*commune || district))

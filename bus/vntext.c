@@ -54,8 +54,48 @@ static int s_map(const char *s, size_t len, utf8proc_option_t opts, char **out,
     return 0;
 }
 
+/* Whether NFC leaves s as it is, decided cheaply for the text this bus
+ * carries: valid UTF-8 whose code points are all below U+0300 (ASCII,
+ * Latin-1, Latin Extended-A/B: ơ ư đ) or precomposed Vietnamese letters
+ * (U+1EA0-U+1EF9). None of these decomposes to a different NFC form or
+ * combines with a neighbour (no combining marks among them), so NFC is the
+ * identity; anything else (combining marks, other scripts) takes the full
+ * utf8proc path. The mapping stage normalises every name, so this matters. */
+static bool s_nfc_stable(const char *s, size_t len)
+{
+    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *) s;
+    utf8proc_ssize_t left = (utf8proc_ssize_t) len;
+    while (left > 0) {
+        if (*p < 0x80) {
+            if (*p == 0)
+                return false;      /* let the full path report it */
+            p++;
+            left--;
+            continue;
+        }
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t n = utf8proc_iterate(p, left, &cp);
+        if (n < 0 || !(cp < 0x300 || (cp >= 0x1EA0 && cp <= 0x1EF9)))
+            return false;
+        p += n;
+        left -= n;
+    }
+    return true;
+}
+
 int vntext_nfc(const char *s, size_t len, char **out, size_t *bad_offset)
 {
+    if (s_nfc_stable(s, len)) {
+        *out = malloc(len + 1);
+        if (!*out) {
+            if (bad_offset)
+                *bad_offset = SIZE_MAX;
+            return -1;
+        }
+        memcpy(*out, s, len);
+        (*out)[len] = 0;
+        return 0;
+    }
     return s_map(s, len, UTF8PROC_STABLE | UTF8PROC_COMPOSE, out, NULL, bad_offset);
 }
 
