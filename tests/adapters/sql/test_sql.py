@@ -19,7 +19,8 @@ journal against the generator's CSVs and truth, and against the database:
            per parcel version, whichever of the three streams read it; a
            json column whose value is not JSON (quarantine)
   restart  kill -9 of lgspd in the middle of an ingest, three times: no row
-           lost, none twice, and the last process reads nothing again
+           lost, none twice, and the last process reads nothing again; the
+           parcel documents beside it: each parcel once
   faults   REVOKE (SQLSTATE 42501 reported, restarts with backoff, completes
            after mode=none), connections terminated (reconnect), tables locked
            (slow), the database stopped and started again
@@ -463,7 +464,10 @@ def case_ingest():
                      "ORDER BY t.updated_at, t.id LIMIT ?",
             "watermark": ["wm_at", "wm_id"], "initial": ["-infinity", "0"], "id": "j:{id}",
             "json_columns": ["doc"], "hidden": "wm_at, wm_id"}])
-        d = lgspd(w, [w.adapter(page_size=100), q, b, doc, js])
+        # Sixth: a hidden column the query does not return: the stream fails
+        # and says why.
+        bc = w.adapter("dn-land-badcol", streams=[dict(stream("thua_dat"), hidden=["wm_nope"])])
+        d = lgspd(w, [w.adapter(page_size=100), q, b, doc, js, bc])
         try:
             wait_for(lambda: metric(d, "lgsp_adapter_records_total") >= total, 120, "the first ingest")
             msgs = read_all(d, "raw.dn-land", total)
@@ -551,6 +555,11 @@ def case_ingest():
                       and p["doc"].endswith('"cut') for p in qp),
                   "json: the quarantined row is kept whole, the bad value as its text (%s)" % (qp[:1],))
             check(metric(d, "lgsp_adapter_failures_total", "dn-land-json") == 0, "json: no failure")
+            err = (wait_for(lambda: "wm_nope" in health(d, "dn-land-badcol")[1].get("last_error", ""), 20,
+                            "dn-land-badcol's error") and health(d, "dn-land-badcol")[1].get("last_error", ""))
+            check("hidden column 'wm_nope' is not in the query's result" in (err or "")
+                  and metric(d, "lgsp_adapter_records_total", "dn-land-badcol") == 0,
+                  "a hidden column the query does not return fails the stream, saying so (%r)" % err)
 
             # the second adapter
             parcels = [int(x) for x in w.psql("SELECT id FROM thua_dat").split()]
@@ -663,8 +672,11 @@ def case_restart():
     try:
         total = total_rows(w)
         # pages of 7: the owners' ties on updated_at split across pages, and
-        # many commits for a kill to land between
-        d = lgspd(w, [w.adapter(page_size=7, interval="100ms")])
+        # many commits for a kill to land between; beside it the parcel
+        # documents of config/departments.yaml, killed as often
+        docs = w.db_docs()
+        d = lgspd(w, [w.adapter(page_size=7, interval="100ms"),
+                      w.adapter("dn-land-doc", page_size=7, interval="100ms", streams=config_streams())])
         try:
             stored = []
             for k in range(3):
@@ -689,12 +701,17 @@ def case_restart():
             check_db(w, msgs, "after kill -9")
             dups = metric(d, "lgsp_adapter_duplicates_total")
             check(dups == 0, "the last process read nothing again (duplicates %s)" % dups)
+            check_docs(read_all(d, "raw.dn-land-doc", len(docs)), docs, len(docs), "docs after kill -9")
             # and a change after the restarts
             n_new = change(w, 5)
+            after = w.db_docs()
+            n_docs = len(docs) + changed(docs, after)
             wait_for(lambda: len(read_all(d, "raw.dn-land", total + n_new)) >= total + n_new, 30, "changes")
             msgs = read_all(d, "raw.dn-land", total + n_new)
             check(len(msgs) == total + n_new, "changes after the restarts: %d messages" % len(msgs))
             check_db(w, msgs, "changes after the restarts")
+            wait_for(lambda: len(read_all(d, "raw.dn-land-doc", n_docs, idle=1)) >= n_docs, 30, "docs' changes")
+            check_docs(read_all(d, "raw.dn-land-doc", n_docs), after, n_docs, "docs, changes after the restarts")
             st = d.stop()
             check(st == 0, "lgspd stops cleanly (exit %s)" % st)
         finally:
