@@ -9,7 +9,7 @@ PACKAGES=(
   build-essential meson ninja-build pkg-config
   # libraries of the product
   libzmq3-dev libsodium-dev liblmdb-dev lmdb-utils libjansson-dev libyaml-dev
-  libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libxml2-dev libutf8proc-dev
+  libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libxml2-dev libutf8proc-dev libpcre2-dev
   # adapters: SQL sources through unixODBC, PostgreSQL's ODBC driver; TLS client certificates
   unixodbc-dev unixodbc odbc-postgresql libgnutls28-dev
   # tests: unit tests, the Python protocol client, sanitizer runtimes
