@@ -314,7 +314,11 @@ class Departments:
         args = dict(map_size="8GiB", log_level="info")
         args.update(self.lgspd_args)
         self.d = harness.Lgspd(os.path.join(self.work, "lgspd"), adapters_yaml=section, **args)
-        env = {}
+        # The mapping stage reads the mappings, the schemas and the admin data
+        # from the source tree (an installed lgsp has them in <datadir>/lgsp).
+        env = {"LGSP_MAPPINGS": os.path.join(ROOT, "schemas", "mappings"),
+               "LGSP_SCHEMAS": os.path.join(ROOT, "schemas"),
+               "LGSP_DATA": shared_data()}
         supp = os.path.join(ROOT, "adapters", "sql", "lsan.supp")
         if os.path.exists(supp):
             # what unixODBC and psqlODBC keep until exit (their frames only)
@@ -327,7 +331,8 @@ class Departments:
     def _only(self, section):
         import yaml
         doc = yaml.safe_load(section)
-        doc["adapters"] = [a for a in doc["adapters"] if a["name"] in self.systems]
+        keep = set(self.systems) | {"map-" + s for s in self.systems}
+        doc["adapters"] = [a for a in doc["adapters"] if a["name"] in keep]
         return "adapters: " + json.dumps(doc["adapters"], ensure_ascii=False) + "\n"
 
     def expected(self):
@@ -369,6 +374,31 @@ class Departments:
         c = self.counts()
         return {s: {"expected": want[s], "stored": c[s][0], "quarantined": c[s][1],
                     "seconds": done.get(s)} for s in want}
+
+    def mapping_counts(self):
+        """Per source: (raw messages handled by its mapping stage, canonical
+        records stored, records quarantined by the mapping)."""
+        out = {}
+        for s in self.systems:
+            a = "map-" + s
+            out[s] = tuple(int(self.d.metric(m, adapter=a) or 0) for m in (
+                "lgsp_adapter_delivered_total", "lgsp_adapter_records_total",
+                "lgsp_adapter_quarantined_total"))
+        return out
+
+    def wait_mapped(self, result, timeout=600):
+        """Waits until every source's mapping stage has handled all of its raw
+        topic; {source: {"raw", "mapped", "quarantined"}}."""
+        deadline = time.monotonic() + timeout
+        while True:
+            c = self.mapping_counts()
+            if all(c[s][0] >= result[s]["stored"] for s in self.systems) or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        time.sleep(1.2)       # /metrics is rendered about once a second
+        c = self.mapping_counts()
+        return {s: {"raw": result[s]["stored"], "mapped": c[s][1], "quarantined": c[s][2]}
+                for s in self.systems}
 
     def verify(self, result=None, systems=None):
         """Reads each system's raw topic and checks it against the truth
@@ -447,6 +477,17 @@ def main():
         print("all sources: %d records in %.1f s (%.0f records/s); journal counts %s the generator's" % (
             sum(r["stored"] for r in res.values()), secs, sum(r["stored"] for r in res.values()) / secs
             if secs else 0, "EQUAL" if ok else "DIFFER FROM"))
+        mres = dep.wait_mapped(res)
+        print("mapping stage (schemas/mappings -> canonical.person / land_parcel / civil_event):")
+        print("%-14s %10s %10s %11s" % ("source", "raw", "canonical", "quarantine"))
+        for s, m in mres.items():
+            print("%-14s %10d %10d %11d" % (s, m["raw"], m["mapped"], m["quarantined"]))
+        unmapped = sum(m["raw"] - m["mapped"] - m["quarantined"] for m in mres.values())
+        print("mapped %d of %d raw records, %d quarantined with a reason%s" % (
+            sum(m["mapped"] for m in mres.values()), sum(m["raw"] for m in mres.values()),
+            sum(m["quarantined"] for m in mres.values()),
+            "" if unmapped == 0 else ", %d NOT HANDLED" % unmapped))
+        ok = ok and unmapped == 0
         _, body = dep.d.http("/health")
         h = json.loads(body)
         bad = [x for x in h.get("adapters", []) if x["status"] != "running"]
