@@ -216,6 +216,8 @@ static int s_memo_cmp(const void *a, const void *b)
 
 static node_t *s_memo_find(const jschema_set_t *set, const json_t *j)
 {
+    if (!set->nmemo)
+        return NULL;
     memo_t key = {j, NULL};
     memo_t *m = bsearch(&key, set->memo, set->nmemo, sizeof key, s_memo_cmp);
     return m ? m->node : NULL;
@@ -693,7 +695,7 @@ jschema_set_t *jschema_set_load(const char *dir, char *err, size_t errsz)
                 json_error_t je;
                 if (!doc->fname || !doc->name)
                     s_fail(&L, NULL, "out of memory");
-                else if (!(doc->json = json_load_file(doc->file, JSON_REJECT_DUPLICATES, &je)))
+                else if (!(doc->json = json_load_file(doc->file, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je)))
                     s_fail(&L, NULL, "line %d column %d: %s", je.line, je.column, je.text);
             } else {
                 free(doc->file);
@@ -717,7 +719,7 @@ jschema_set_t *jschema_set_load(const char *dir, char *err, size_t errsz)
         L.doc = &set->docs[i];
         set->docs[i].root = s_compile(&L, set->docs[i].json, "");
     }
-    if (!L.failed)
+    if (!L.failed && set->nmemo)
         qsort(set->memo, set->nmemo, sizeof *set->memo, s_memo_cmp);
     for (node_t *n = set->nodes; n && !L.failed; n = n->next) {
         if (n->ref_text) {

@@ -597,6 +597,30 @@ static void test_ref_cross_file(void **state)
     jschema_set_destroy(&set);
 }
 
+/* A file that is just true or false; a folder without schemas. */
+static void test_boolean_files(void **state)
+{
+    s_tmp_clear();
+    s_write("yes.json", "true");
+    s_write("no.json", "false");
+    char err[512];
+    jschema_set_t *set = jschema_set_load(s_tmp, err, sizeof err);
+    if (!set)
+        fail_msg("%s", err);
+    jschema_error_t e;
+    assert_int_equal(jschema_validate(jschema_set_get(set, "yes"), json_null(), &e, 1), 0);
+    assert_int_equal(jschema_validate(jschema_set_get(set, "no"), json_null(), &e, 1), 1);
+    assert_string_equal(e.keyword, "false");
+    assert_string_equal(e.schema, "no.json#");
+    jschema_set_destroy(&set);
+    s_tmp_clear();
+    set = jschema_set_load(s_tmp, err, sizeof err);
+    assert_non_null(set);
+    assert_int_equal(jschema_set_size(set), 0);
+    assert_null(jschema_set_get(set, "t"));
+    jschema_set_destroy(&set);
+}
+
 /* A load error: NULL, and err equal to want with "<dir>" for the folder. */
 static void s_load_fails(const char *schema, const char *want)
 {
@@ -797,6 +821,7 @@ int main(void)
         cmocka_unit_test(test_dependent_required_min_properties),
         cmocka_unit_test(test_false_property),
         cmocka_unit_test(test_ref_cross_file),
+        cmocka_unit_test(test_boolean_files),
         cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_best_first),
         cmocka_unit_test(test_recursion),
