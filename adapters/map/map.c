@@ -124,7 +124,13 @@ static int s_deliver(void *selfp, lgsp_adapter_t *a, const lgsp_message_t *msgs,
             }
             rc = host->batch_quarantine(b, position, reason, m->payload, m->payload_len);
             quarantined++;
-            snprintf(self->last, sizeof self->last, "%.199s", reason);
+            /* /health shows where and which rule, never the value: values
+             * are personal data and stay with the quarantined record. */
+            const char *file = strrchr(mapping_path(self->m), '/');
+            if (res.n_errors)
+                snprintf(self->last, sizeof self->last, "%.60s:%d: %.60s: %.40s",
+                         file ? file + 1 : mapping_path(self->m),
+                         res.errors[0].line, res.errors[0].field, res.errors[0].rule);
         }
         mapping_result_clear(&res);
         json_decref(headers);
