@@ -380,7 +380,11 @@ def run_map(args, source, path):
             errors[pos].append({"pos": pos, "rule": "?", "field": "", "msg": line, "mline": "0", "src": None})
     records = [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
     out, k = [], 0
-    for pos, rid in positions(source, path):
+    pos_ids = positions(source, path)
+    unknown = set(errors) - set(p for p, _ in pos_ids)
+    if unknown:
+        die("lgsp map %s: errors at position(s) %s, where no record starts" % (path, ", ".join(sorted(unknown)[:5])))
+    for pos, rid in pos_ids:
         if pos in errors:
             out.append((rid, None, errors[pos]))
             continue
