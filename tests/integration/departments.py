@@ -325,6 +325,7 @@ class Departments:
             env["LSAN_OPTIONS"] = ":".join(filter(None, [os.environ.get("LSAN_OPTIONS"),
                                                           "suppressions=" + supp, "print_suppressions=0"]))
         self.started = time.monotonic()
+        self.d.start_env = env          # for a restart (kill -9 tests)
         self.d.start(extra_env=env)
         return self
 
@@ -375,30 +376,52 @@ class Departments:
         return {s: {"expected": want[s], "stored": c[s][0], "quarantined": c[s][1],
                     "seconds": done.get(s)} for s in want}
 
-    def mapping_counts(self):
-        """Per source: (raw messages handled by its mapping stage, canonical
-        records stored, records quarantined by the mapping)."""
-        out = {}
-        for s in self.systems:
-            a = "map-" + s
-            out[s] = tuple(int(self.d.metric(m, adapter=a) or 0) for m in (
-                "lgsp_adapter_delivered_total", "lgsp_adapter_records_total",
-                "lgsp_adapter_quarantined_total"))
-        return out
+    def _map_lag(self):
+        """{source: lag of its mapping stage's group on raw.<source>, or None
+        while the stage has not joined} from /metrics (the group is named
+        after the mapping version: map.<source>.<version>.<sha8>)."""
+        _, text = self.d.http("/metrics")
+        lag = {s: None for s in self.systems}
+        for line in text.splitlines():
+            if not line.startswith("lgsp_consumer_lag{"):
+                continue
+            labels = dict(kv.split("=", 1) for kv in line[line.index("{") + 1:line.index("}")].split(","))
+            topic, group = labels.get("topic", "").strip('"'), labels.get("group", "").strip('"')
+            for s in self.systems:
+                if topic == "raw." + s and group.startswith("map.%s." % s):
+                    lag[s] = float(line.rsplit(" ", 1)[1])
+        return lag
 
-    def wait_mapped(self, result, timeout=600):
-        """Waits until every source's mapping stage has handled all of its raw
-        topic; {source: {"raw", "mapped", "quarantined"}}."""
+    def wait_mapped(self, timeout=600):
+        """Waits until every source's mapping stage has acknowledged all of its
+        raw topic (its consumer group's lag is 0). True if so."""
         deadline = time.monotonic() + timeout
-        while True:
-            c = self.mapping_counts()
-            if all(c[s][0] >= result[s]["stored"] for s in self.systems) or time.monotonic() > deadline:
-                break
+        while time.monotonic() < deadline:
+            lag = self._map_lag()
+            if all(v == 0 for v in lag.values()):
+                return True
             time.sleep(0.3)
-        time.sleep(1.2)       # /metrics is rendered about once a second
-        c = self.mapping_counts()
-        return {s: {"raw": result[s]["stored"], "mapped": c[s][1], "quarantined": c[s][2]}
-                for s in self.systems}
+        return False
+
+    def mapping_summary(self):
+        """Reads the canonical topics and the mapping stages' quarantine
+        topics: {source: {"canonical": messages, "canonical_ids": {record id:
+        count}, "quarantined": {record id: [reason lines]}}}."""
+        out = {s: {"canonical": 0, "canonical_ids": collections.Counter(), "quarantined": {}}
+               for s in self.systems}
+        for topic in ("canonical.person", "canonical.land_parcel", "canonical.civil_event"):
+            for m in harness.read_topic(self.d.endpoint, topic, idle=2.0):
+                rec = json.loads(m.payload)
+                src = rec["provenance"]["source_system"]
+                if src in out:
+                    out[src]["canonical"] += 1
+                    out[src]["canonical_ids"][rec["provenance"]["source_record_id"]] += 1
+        for s in self.systems:
+            for m in harness.read_topic(self.d.endpoint, "quarantine.map-" + s, idle=1.0):
+                pos = m.headers.get("lgsp-position", "")
+                rid = pos[pos.find("(") + 1:-1] if pos.endswith(")") else pos
+                out[s]["quarantined"][rid] = m.headers.get("lgsp-reason", "").split("\n")
+        return out
 
     def verify(self, result=None, systems=None):
         """Reads each system's raw topic and checks it against the truth
@@ -477,17 +500,20 @@ def main():
         print("all sources: %d records in %.1f s (%.0f records/s); journal counts %s the generator's" % (
             sum(r["stored"] for r in res.values()), secs, sum(r["stored"] for r in res.values()) / secs
             if secs else 0, "EQUAL" if ok else "DIFFER FROM"))
-        mres = dep.wait_mapped(res)
+        mapped_all = dep.wait_mapped()
+        ms = dep.mapping_summary()
         print("mapping stage (schemas/mappings -> canonical.person / land_parcel / civil_event):")
         print("%-14s %10s %10s %11s" % ("source", "raw", "canonical", "quarantine"))
-        for s, m in mres.items():
-            print("%-14s %10d %10d %11d" % (s, m["raw"], m["mapped"], m["quarantined"]))
-        unmapped = sum(m["raw"] - m["mapped"] - m["quarantined"] for m in mres.values())
-        print("mapped %d of %d raw records, %d quarantined with a reason%s" % (
-            sum(m["mapped"] for m in mres.values()), sum(m["raw"] for m in mres.values()),
-            sum(m["quarantined"] for m in mres.values()),
-            "" if unmapped == 0 else ", %d NOT HANDLED" % unmapped))
-        ok = ok and unmapped == 0
+        unhandled = 0
+        for s in systems:
+            raw, can, q = res[s]["stored"], len(ms[s]["canonical_ids"]), len(ms[s]["quarantined"])
+            unhandled += raw - can - q
+            print("%-14s %10d %10d %11d" % (s, raw, can, q))
+        print("mapped %d of %d raw records, %d quarantined with their reasons%s" % (
+            sum(len(m["canonical_ids"]) for m in ms.values()), sum(r["stored"] for r in res.values()),
+            sum(len(m["quarantined"]) for m in ms.values()),
+            "" if mapped_all and unhandled == 0 else ", %d NOT HANDLED" % unhandled))
+        ok = ok and mapped_all and unhandled == 0
         _, body = dep.d.http("/health")
         h = json.loads(body)
         bad = [x for x in h.get("adapters", []) if x["status"] != "running"]

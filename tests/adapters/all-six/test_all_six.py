@@ -20,12 +20,6 @@ def check(cond, what):
         FAILS.append(what)
 
 
-def truth_ids(world, system):
-    with open(os.path.join(world, "truth", system + ".truth.tsv")) as f:
-        next(f)
-        return set(line.split("\t", 1)[0] for line in f)
-
-
 def main():
     work = harness.workdir("all-six")
     os.chmod(work, 0o755)   # PostgreSQL runs as another user below it
@@ -52,12 +46,22 @@ def main():
             check(r["stored"] == r["expected"], "%s: %d of %d records in raw.%s" % (s, r["stored"], r["expected"], s))
             check(r["quarantined"] == 0, "%s: nothing in quarantine (%d)" % (s, r["quarantined"]))
             msgs = harness.read_topic(dep.d.endpoint, "raw." + s, expect=r["expected"], idle=5)
-            ids = [m.headers["lgsp-source-id"] for m in msgs]
-            want = truth_ids(dep.world, s)
-            check(set(ids) == want, "%s: the source ids are the truth's (%d missing, %d unknown)"
-                  % (s, len(want - set(ids)), len(set(ids) - want)))
+            problems = departments.verify_source(dep.world, s, msgs)
+            check(not problems, "%s: the source ids are the truth's, each once%s" % (
+                s, (": " + "; ".join(problems)) if problems else ""))
             check(all(m.headers.get("lgsp-source") == s and m.headers.get("lgsp-fetched-at") for m in msgs[:50]),
                   "%s: provenance headers" % s)
+        # The mapping stages, killed with the rest, finish their topics: every
+        # raw record becomes exactly one canonical record or one quarantined one.
+        check(dep.wait_mapped(timeout=300), "every mapping stage caught up with its raw topic")
+        ms = dep.mapping_summary()
+        for s, r in res.items():
+            can, q = ms[s]["canonical_ids"], ms[s]["quarantined"]
+            twice = [i for i, n in can.items() if n > 1]
+            check(len(can) + len(q) == r["stored"] and not (set(can) & set(q)),
+                  "%s: %d raw = %d canonical + %d quarantined" % (s, r["stored"], len(can), len(q)))
+            check(not twice, "%s: no canonical record twice after kill -9 (%s)" % (s, twice[:3]))
+            check(len(can) >= 0.98 * r["stored"], "%s: most records map (%d of %d)" % (s, len(can), r["stored"]))
         # /health is rendered once a second: right after the restart it may
         # still show the adapters starting.
         deadline = time.monotonic() + 15
