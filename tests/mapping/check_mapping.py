@@ -362,6 +362,10 @@ def run_map(args, source, path):
                        capture_output=True, text=True)
     if r.returncode not in (0, 1):
         die("lgsp map %s %s: exit %d: %s" % (mapping, path, r.returncode, r.stderr[-2000:]))
+    # A sanitizer build reports at exit, and may keep the exit status 1.
+    san = re.search(r"^(==\d+==ERROR: \w+Sanitizer.*|.*: runtime error: .*)$", r.stderr, re.M)
+    if san:
+        die("lgsp map %s %s: %s\n%s" % (mapping, path, san.group(1), r.stderr[san.start():][:3000]))
     errors = collections.defaultdict(list)
     prefix = path + ":"
     version = None
