@@ -279,7 +279,7 @@ static int s_csv(mapctx_t *c, const char *buf, size_t len)
 static int s_xml(mapctx_t *c, const char *buf, size_t len)
 {
     xmlDocPtr doc = xmlReadMemory(buf, (int) (len > (size_t) INT32_MAX ? INT32_MAX : len), c->input_name,
-                                  NULL, XML_PARSE_NONET | XML_PARSE_HUGE | XML_PARSE_BIG_LINES);
+                                  NULL, XML_PARSE_NONET | XML_PARSE_BIG_LINES);
     if (!doc || !xmlDocGetRootElement(doc)) {
         fprintf(stderr, "lgsp map: %s: not XML\n", c->input_name);
         if (doc)

@@ -588,7 +588,7 @@ table_t *mapping_table(const mapping_t *m, const char *name)
 /* A table from a CSV file: {file: x.csv, key: column, value: column}. */
 static int s_table_file(ld_t *ld, table_t *t, ynode_t *n)
 {
-    static const char *const keys[] = { "file", "key", "value", "match", NULL };
+    static const char *const keys[] = { "file", "key", "value", NULL };
     if (s_keys(ld, n, "table", keys) != 0)
         return -1;
     ynode_t *f = yamlconf_get(n, "file"), *k = yamlconf_get(n, "key"), *v = yamlconf_get(n, "value");
@@ -668,8 +668,6 @@ static int s_tables(ld_t *ld, ynode_t *n)
         if (yamlconf_get(v, "file")) {
             if (s_table_file(ld, t, v) != 0)
                 return -1;
-            ynode_t *mt = yamlconf_get(v, "match");
-            t->fold = mt && s_scalar(mt) && !strcmp(yamlconf_text(mt), "loose");
         } else {
             for (size_t j = 0; j < yamlconf_size(v); j++) {
                 const char *k = yamlconf_key(v, j, NULL);
@@ -687,8 +685,11 @@ static int s_tables(ld_t *ld, ynode_t *n)
                 return s_fail(ld, line, "table %s: key '%s' is not valid UTF-8", name, k);
             json_t *prev = json_object_get(t->keyed, key);
             if (prev && !json_equal(prev, val))
-                t->fold = false;    /* keys that differ only in case/diacritics: exact only */
-            json_object_set(t->keyed, key, val);
+                /* keys that differ only in case/diacritics but mean different
+                 * things: only their exact spelling finds them */
+                json_object_set_new(t->keyed, key, json_null());
+            else if (!prev)
+                json_object_set(t->keyed, key, val);
             free(key);
         }
     }
@@ -776,6 +777,7 @@ static int s_step(ld_t *ld, ynode_t *n, step_t *st)
             if (!s_scalar(arg) || (strcmp(yamlconf_text(arg), "vi") && strcmp(yamlconf_text(arg), "en")))
                 return s_fail(ld, st->line, "number: vi (1.234,5) or en (1,234.5)");
             st->vi = !strcmp(yamlconf_text(arg), "vi");
+            st->arg = strdup(yamlconf_text(arg));   /* set: a style was named (en: 1,234.5) */
         }
         break;
     case ST_TABLE:

@@ -148,8 +148,8 @@ typedef struct rule {
 struct table {
     char   *name;
     json_t *map;            /* source value (as written, and by matching key) -> canonical */
-    json_t *keyed;          /* matching key -> canonical, for case/diacritic-insensitive lookup */
-    bool    fold;           /* compare by matching key (vntext_key) */
+    json_t *keyed;          /* matching key -> canonical, for case/diacritic-insensitive
+                               lookup (null: several keys share that matching key) */
     int     line;
 };
 
@@ -179,5 +179,7 @@ int mapstep_apply(const mapping_t *m, const step_t *st, json_t **value, mapping_
 json_t *mapstep_date(const char *s, char *const *formats, size_t n, char *why, size_t whysz);
 table_t *mapping_table(const mapping_t *m, const char *name);
 void mapstep_free(step_t *st);
+/* The shortest decimal text that reads back as d. */
+void mapstep_real_text(double d, char *buf, size_t sz);
 
 #endif

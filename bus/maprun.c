@@ -243,7 +243,7 @@ static bool s_text_of(const json_t *v, char *buf, size_t sz)
     else if (json_is_integer(v))
         snprintf(buf, sz, "%lld", (long long) json_integer_value(v));
     else if (json_is_real(v))
-        snprintf(buf, sz, "%.17g", json_real_value(v));
+        mapstep_real_text(json_real_value(v), buf, sz);
     else
         return false;
     return true;

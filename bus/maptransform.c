@@ -416,6 +416,8 @@ static json_t *s_table(const table_t *t, json_t *v, bool lookup, mapping_error_t
         size_t bad;
         if (vntext_key(s, strlen(s), &k, &bad) == 0) {
             r = json_object_get(t->keyed, k);
+            if (json_is_null(r))
+                r = NULL;            /* several keys fit: not decided */
             free(k);
         }
     }
@@ -487,6 +489,16 @@ static json_t *s_id_document(json_t *v, mapping_error_t *e)
         return s_err(e, "id_document", "%s number '%s' has %zu digits, not %d", type, number, nl,
                      !strcmp(type, "CCCD") ? 12 : 9), NULL;
     return json_pack("{s:s, s:s}", "type", type, "number", number);
+}
+
+/* The shortest text that reads back as d (123.4, not 123.40000000000001). */
+void mapstep_real_text(double d, char *buf, size_t sz)
+{
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, sz, "%.*g", prec, d);
+        if (strtod(buf, NULL) == d)
+            return;
+    }
 }
 
 /* ---- the dispatcher ----------------------------------------------- */
@@ -689,8 +701,14 @@ static int s_apply1(const mapping_t *m, const step_t *st, json_t **value, mappin
         break;
     }
     case ST_PREFIX: {
+        char nb[32];
+        if (json_is_integer(v)) {
+            snprintf(nb, sizeof nb, "%lld", (long long) json_integer_value(v));
+            s = nb;
+            sl = strlen(nb);
+        }
         if (!s)
-            return 0;
+            return s_err(e, "prefix", "%s is not a text", s_q(v, q, sizeof q));
         size_t al = strlen(st->arg);
         char *buf = malloc(al + sl + 1);
         memcpy(buf, st->arg, al);
@@ -718,7 +736,7 @@ static int s_apply1(const mapping_t *m, const step_t *st, json_t **value, mappin
             r = json_string(b);
         } else if (json_is_real(v)) {
             char b[64];
-            snprintf(b, sizeof b, "%.17g", json_real_value(v));
+            mapstep_real_text(json_real_value(v), b, sizeof b);
             r = json_string(b);
         } else
             return s_err(e, "string", "%s is not a text", s_q(v, q, sizeof q));
@@ -734,10 +752,36 @@ static int s_apply1(const mapping_t *m, const step_t *st, json_t **value, mappin
     return 0;
 }
 
+/* Steps on text that also apply to each member of an object (the parts
+ * of a name: {ho, chu_dem, ten} before name_parts). */
+static bool s_memberwise(step_kind_t k)
+{
+    return k == ST_TRIM || k == ST_COLLAPSE || k == ST_NFC || k == ST_UPPER || k == ST_LOWER
+        || k == ST_TITLE;
+}
+
 int mapstep_apply(const mapping_t *m, const step_t *st, json_t **value, mapping_error_t *e)
 {
     if (!*value)
         return 0;
+    if (json_is_object(*value) && s_memberwise(st->kind)) {
+        json_t *o = *value;
+        json_t *out = json_object();
+        const char *k;
+        json_t *x;
+        json_object_foreach(o, k, x) {
+            json_t *el = json_incref(x);
+            if (s_apply1(m, st, &el, e) != 0) {
+                json_decref(out);
+                return -1;
+            }
+            if (el)
+                json_object_set_new(out, k, el);
+        }
+        json_decref(o);
+        *value = json_object_size(out) ? out : (json_decref(out), NULL);
+        return 0;
+    }
     if (json_is_array(*value) && s_elementwise(st->kind)) {
         json_t *a = *value;
         json_t *out = json_array();
