@@ -772,6 +772,7 @@ int mapstep_apply(const mapping_t *m, const step_t *st, json_t **value, mapping_
         json_object_foreach(o, k, x) {
             json_t *el = json_incref(x);
             if (s_apply1(m, st, &el, e) != 0) {
+                json_decref(el);
                 json_decref(out);
                 return -1;
             }
@@ -790,6 +791,7 @@ int mapstep_apply(const mapping_t *m, const step_t *st, json_t **value, mapping_
         json_array_foreach(a, i, x) {
             json_t *el = json_incref(x);
             if (s_apply1(m, st, &el, e) != 0) {
+                json_decref(el);
                 json_decref(out);
                 return -1;
             }
