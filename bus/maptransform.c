@@ -80,7 +80,9 @@ static json_t *s_trim(const char *s, size_t len, bool collapse)
  * Vietnamese names are written (NGUYỄN THỊ HƯƠNG -> Nguyễn Thị Hương). */
 static json_t *s_case(const char *s, size_t len, int mode, mapping_error_t *e)
 {
-    char *out = malloc(len * 2 + 8);
+    /* Names are short: a stack buffer spares an allocation per value. */
+    char stackbuf[512];
+    char *out = len * 2 + 8 <= sizeof stackbuf ? stackbuf : malloc(len * 2 + 8);
     size_t o = 0;
     bool word_start = true;
     const utf8proc_uint8_t *p = (const utf8proc_uint8_t *) s;
@@ -89,7 +91,8 @@ static json_t *s_case(const char *s, size_t len, int mode, mapping_error_t *e)
         utf8proc_int32_t cp;
         utf8proc_ssize_t n = utf8proc_iterate(p, left, &cp);
         if (n < 0) {
-            free(out);
+            if (out != stackbuf)
+                free(out);
             s_err(e, "utf8", "invalid UTF-8 at byte %zu", (size_t) (p - (const utf8proc_uint8_t *) s));
             return NULL;
         }
@@ -107,7 +110,8 @@ static json_t *s_case(const char *s, size_t len, int mode, mapping_error_t *e)
         left -= n;
     }
     json_t *j = json_stringn(out, o);
-    free(out);
+    if (out != stackbuf)
+        free(out);
     return j;
 }
 
@@ -115,10 +119,10 @@ static json_t *s_case(const char *s, size_t len, int mode, mapping_error_t *e)
 
 /* Họ = the first word, tên = the last, chữ đệm = the words between (may be
  * empty). A single word is only a full name. */
-static json_t *s_split_name(const char *s)
+static json_t *s_split_name(json_t *v, const char *s)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "full", json_string(s));
+    json_object_set(o, "full", v);     /* the same string, not a copy */
     const char *first_end = strchr(s, ' ');
     const char *last = strrchr(s, ' ');
     if (!first_end || !last)
@@ -521,10 +525,19 @@ static int s_apply1(const mapping_t *m, const step_t *st, json_t **value, mappin
     case ST_COLLAPSE:
         if (!s)
             return 0;
+        if (sl && !s_space((unsigned char) s[0]) && !s_space((unsigned char) s[sl - 1])) {
+            /* nothing to trim (and, for collapse, no run of spaces or other
+             * white space inside): keep the value, allocate nothing */
+            bool clean = true;
+            for (size_t i = 0; st->kind == ST_COLLAPSE && i < sl && clean; i++)
+                clean = !(s_space((unsigned char) s[i]) && (s[i] != ' ' || s[i + 1] == ' '));
+            if (clean)
+                return 0;
+        }
         r = s_trim(s, sl, st->kind == ST_COLLAPSE);
         break;
     case ST_NFC: {
-        if (!s)
+        if (!s || vntext_nfc_quick(s, sl))
             return 0;
         char *out;
         size_t bad;
@@ -541,6 +554,10 @@ static int s_apply1(const mapping_t *m, const step_t *st, json_t **value, mappin
             return 0;
         if (!(r = s_case(s, sl, st->kind == ST_UPPER ? 0 : st->kind == ST_LOWER ? 1 : 2, e)))
             return -1;
+        if (json_string_length(r) == sl && !memcmp(json_string_value(r), s, sl)) {
+            json_decref(r);      /* already in that case: keep the value */
+            return 0;
+        }
         break;
     case ST_DIGITS: {
         if (json_is_integer(v)) {
@@ -568,7 +585,7 @@ static int s_apply1(const mapping_t *m, const step_t *st, json_t **value, mappin
     case ST_SPLIT_NAME:
         if (!s)
             return s_err(e, "name", "%s is not a name", s_q(v, q, sizeof q));
-        r = s_split_name(s);
+        r = s_split_name(v, s);
         break;
     case ST_NAME_PARTS:
         if (!(r = s_name_parts(v, e)))

@@ -61,7 +61,7 @@ static int s_map(const char *s, size_t len, utf8proc_option_t opts, char **out,
  * combines with a neighbour (no combining marks among them), so NFC is the
  * identity; anything else (combining marks, other scripts) takes the full
  * utf8proc path. The mapping stage normalises every name, so this matters. */
-static bool s_nfc_stable(const char *s, size_t len)
+bool vntext_nfc_quick(const char *s, size_t len)
 {
     const utf8proc_uint8_t *p = (const utf8proc_uint8_t *) s;
     utf8proc_ssize_t left = (utf8proc_ssize_t) len;
@@ -85,7 +85,7 @@ static bool s_nfc_stable(const char *s, size_t len)
 
 int vntext_nfc(const char *s, size_t len, char **out, size_t *bad_offset)
 {
-    if (s_nfc_stable(s, len)) {
+    if (vntext_nfc_quick(s, len)) {
         *out = malloc(len + 1);
         if (!*out) {
             if (bad_offset)

@@ -10,6 +10,7 @@
 #ifndef LGSP_VNTEXT_H
 #define LGSP_VNTEXT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* 0 if s[0..len) is valid UTF-8; -1 and *bad_offset otherwise. */
@@ -17,6 +18,10 @@ int vntext_validate(const char *s, size_t len, size_t *bad_offset);
 
 /* Unicode NFC of s into *out (caller frees). */
 int vntext_nfc(const char *s, size_t len, char **out, size_t *bad_offset);
+/* True when s is valid UTF-8 that NFC certainly leaves unchanged (ASCII,
+ * Latin up to U+02FF, precomposed Vietnamese U+1EA0-U+1EF9); false means
+ * "not known", not "not NFC". Cheap; lets callers skip the copy. */
+bool vntext_nfc_quick(const char *s, size_t len);
 
 /* The matching key of s into *out (caller frees): case-folded, diacritics
  * removed (NFD, combining marks dropped), đ/Đ -> d, runs of white space
