@@ -7,6 +7,7 @@
  * one quarantined record lists all that is wrong with it (up to 8). */
 #include "mapping_int.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,6 +141,13 @@ static bool s_elem_match(xmlNodePtr n, const sel_step_t *st)
 
 static json_t *s_node_text(xmlNodePtr n)
 {
+    /* The common case, an element holding one text node: its content is
+     * read in place (one allocation for the JSON string, not two). */
+    if (n->type == XML_ELEMENT_NODE && n->children && !n->children->next
+        && n->children->type == XML_TEXT_NODE && n->children->content)
+        return s_present(json_string((const char *) n->children->content));
+    if (n->type == XML_ELEMENT_NODE && !n->children)
+        return NULL;
     xmlChar *c = xmlNodeGetContent(n);
     json_t *v = c ? json_string((const char *) c) : NULL;
     xmlFree(c);
@@ -985,6 +993,34 @@ int mapping_run_xml(const mapping_t *self, void *node, const mapping_meta_t *met
     return rc;
 }
 
+/* One XML parser per thread, kept between records: a stage maps a stream
+ * of small documents, and making a parser (context, dictionary, buffers)
+ * for each costs as much as parsing one. Freed when the thread ends. */
+static pthread_key_t s_parser_key;
+static pthread_once_t s_parser_once = PTHREAD_ONCE_INIT;
+
+static void s_parser_free(void *p)
+{
+    xmlFreeParserCtxt(p);
+}
+
+static void s_parser_key_make(void)
+{
+    pthread_key_create(&s_parser_key, s_parser_free);
+}
+
+static xmlParserCtxtPtr s_parser(void)
+{
+    pthread_once(&s_parser_once, s_parser_key_make);
+    xmlParserCtxtPtr pc = pthread_getspecific(s_parser_key);
+    if (!pc) {
+        pc = xmlNewParserCtxt();
+        if (pc)
+            pthread_setspecific(s_parser_key, pc);
+    }
+    return pc;
+}
+
 int mapping_run(const mapping_t *self, const void *payload, size_t len,
                 const mapping_meta_t *meta, mapping_result_t *res)
 {
@@ -995,10 +1031,12 @@ int mapping_run(const mapping_t *self, const void *payload, size_t len,
             len = INT32_MAX;
         /* No network, no entity expansion, no DTD loading: a record is
          * data from outside. */
-        xmlDocPtr doc = xmlReadMemory(payload, (int) len, NULL, NULL, XML_PARSE_NONET | XML_PARSE_NOERROR
-                                      | XML_PARSE_NOWARNING | XML_PARSE_COMPACT);
+        xmlParserCtxtPtr pc = s_parser();
+        xmlDocPtr doc = pc ? xmlCtxtReadMemory(pc, payload, (int) len, NULL, NULL, XML_PARSE_NONET
+                                               | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_COMPACT)
+                           : NULL;
         if (!doc || !xmlDocGetRootElement(doc)) {
-            const xmlError *xe = xmlGetLastError();
+            const xmlError *xe = pc ? xmlCtxtGetLastError(pc) : xmlGetLastError();
             res->parse_error = true;
             s_errorf(&r, 0, "", NULL, "xml", "the payload is not XML%s%s (line %d)", xe ? ": " : "",
                      xe && xe->message ? xe->message : "", xe ? xe->line : 0);
