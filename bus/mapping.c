@@ -19,6 +19,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <openssl/evp.h>
 #include <pcre2.h>
+#include <libxml/xpathInternals.h>
 
 #include "vntext.h"
 #include "yamlconf.h"
@@ -191,6 +192,7 @@ mapping_env_t *mapping_env_new(const char *admin_dir, const char *schemas_dir, c
         snprintf(err, errsz, "personal ID codes: %s", e);
         goto fail;
     }
+    env->schemas_dir = strdup(schemas_dir);
     env->schemas = jschema_set_load(schemas_dir, e, sizeof e);
     if (!env->schemas) {
         snprintf(err, errsz, "schemas: %s", e);
@@ -212,6 +214,7 @@ void mapping_env_destroy(mapping_env_t **self_p)
     recode_destroy(&env->recode);
     pid_codes_destroy(&env->pid);
     jschema_set_destroy(&env->schemas);
+    free(env->schemas_dir);
     for (size_t i = 0; i < env->n_districts; i++) {
         free(env->districts[i].key);
         free(env->districts[i].code);
@@ -325,9 +328,8 @@ static void s_sel_free(sel_t *s)
         if (s->keys)
             free(s->keys[i]);
     }
-    if (s->lits)
-        for (size_t i = 0; i <= s->nsubs; i++)
-            free(s->lits[i]);
+    for (size_t i = 0; i < s->nlits; i++)
+        free(s->lits[i]);
     free(s->lits);
     free(s->subs);
     free(s->keys);
@@ -396,6 +398,70 @@ static bool s_simple_xpath(const char *s)
 
 static sel_t *s_sel_path(ld_t *ld, int line, const char *text);
 
+static void s_xpath_quiet(void *arg, xmlErrorPtr e) { (void) arg; (void) e; }
+
+/* An XPath is compiled once; evaluating it once on an empty element with
+ * the file's namespaces finds what compiling does not: a prefix that is not
+ * declared, an unknown function. */
+static xmlXPathCompExprPtr s_xpath_compile(ld_t *ld, int line, const char *p)
+{
+    /* Every QName prefix (p: in p:Name, not the :: of an axis, not inside
+     * a string literal) must be declared. */
+    char quote = 0;
+    for (const char *q = p; *q; q++) {
+        if (quote) {
+            if (*q == quote)
+                quote = 0;
+            continue;
+        }
+        if (*q == '\'' || *q == '"') {
+            quote = *q;
+            continue;
+        }
+        if ((isalpha((unsigned char) *q) || *q == '_') && (q == p || !(isalnum((unsigned char) q[-1])
+                                                                    || q[-1] == '_' || q[-1] == '-' || q[-1] == '.'))) {
+            const char *e = q;
+            while (isalnum((unsigned char) *e) || *e == '_' || *e == '-' || *e == '.')
+                e++;
+            if (*e == ':' && e[1] != ':' && (e == p || e[-1] != ':')) {
+                char prefix[64];
+                snprintf(prefix, sizeof prefix, "%.*s", (int) (e - q), q);
+                if (!json_object_get(ld->m->namespaces, prefix)) {
+                    s_fail(ld, line, "XPath '%s': namespace prefix '%s' is not declared in namespaces:", p, prefix);
+                    return NULL;
+                }
+            }
+            q = e - 1;
+        }
+    }
+    xmlXPathCompExprPtr x = xmlXPathCompile((const xmlChar *) p);
+    if (!x) {
+        s_fail(ld, line, "XPath '%s' does not compile", p);
+        return NULL;
+    }
+    xmlDocPtr doc = xmlNewDoc((const xmlChar *) "1.0");
+    xmlNodePtr root = xmlNewNode(NULL, (const xmlChar *) "r");
+    xmlDocSetRootElement(doc, root);
+    xmlXPathContextPtr c = xmlXPathNewContext(doc);
+    c->error = s_xpath_quiet;
+    const char *prefix;
+    json_t *uri;
+    json_object_foreach(ld->m->namespaces, prefix, uri)
+        xmlXPathRegisterNs(c, (const xmlChar *) prefix, (const xmlChar *) json_string_value(uri));
+    c->node = root;
+    xmlXPathObjectPtr o = xmlXPathCompiledEval(x, c);
+    if (!o) {
+        s_fail(ld, line, "XPath '%s': %s", p, c->lastError.code == XPATH_UNDEF_PREFIX_ERROR
+               ? "a namespace prefix is not declared in namespaces:" : "cannot be evaluated");
+        xmlXPathFreeCompExpr(x);
+        x = NULL;
+    }
+    xmlXPathFreeObject(o);
+    xmlXPathFreeContext(c);
+    xmlFreeDoc(doc);
+    return x;
+}
+
 static sel_t *s_sel_new(sel_kind_t kind, const char *text)
 {
     sel_t *s = calloc(1, sizeof *s);
@@ -426,6 +492,7 @@ static sel_t *s_sel_template(ld_t *ld, int line, const char *t)
         if (*p == '{' || !*p) {
             s->lits = realloc(s->lits, (s->nsubs + 1) * sizeof *s->lits);
             s->lits[s->nsubs] = strndup(lit, ll);
+            s->nlits = s->nsubs + 1;
             ll = 0;
             if (!*p)
                 break;
@@ -482,9 +549,7 @@ static sel_t *s_sel_path(ld_t *ld, int line, const char *text)
     const char *p = out ? text + 5 : text;
     if (!out && ld->m->input == MAPPING_INPUT_XML && !s_simple_xpath(p)) {
         sel_t *s = s_sel_new(SEL_XPATH, text);
-        s->xpath = xmlXPathCompile((const xmlChar *) p);
-        if (!s->xpath) {
-            s_fail(ld, line, "XPath '%s' does not compile", p);
+        if (!(s->xpath = s_xpath_compile(ld, line, p))) {
             s_sel_free(s);
             return NULL;
         }
@@ -1085,8 +1150,10 @@ static int s_rule(ld_t *ld, ynode_t *n, rule_t *r)
             return s_fail(ld, yamlconf_line(dos), "do: a list of steps [trim, {date: dd/mm/yyyy}]");
         r->steps = calloc(yamlconf_size(dos) + 1, sizeof *r->steps);
         for (size_t i = 0; i < yamlconf_size(dos); i++) {
-            if (s_step(ld, yamlconf_item(dos, i), &r->steps[i]) != 0)
+            if (s_step(ld, yamlconf_item(dos, i), &r->steps[i]) != 0) {
+                mapstep_free(&r->steps[i]);   /* what it compiled before it failed */
                 return -1;
+            }
             r->nsteps++;
         }
     }
@@ -1113,6 +1180,104 @@ static int s_rules(ld_t *ld, ynode_t *n, rule_t **out, size_t *nout)
         (*nout)++;
         if (rc != 0)
             return -1;
+    }
+    return 0;
+}
+
+/* ---- fields against the schema ------------------------------------------ */
+
+/* The schema files as JSON, for walking properties (jschema validates; this
+ * only answers "does that field exist"). */
+typedef struct {
+    const char *dir;
+    json_t     *files;     /* file name -> document */
+} schk_t;
+
+static const json_t *s_sk_file(schk_t *k, const char *file)
+{
+    json_t *d = json_object_get(k->files, file);
+    if (!d) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", k->dir, file);
+        d = json_load_file(path, 0, NULL);
+        if (!d)
+            return NULL;
+        json_object_set_new(k->files, file, d);
+    }
+    return d;
+}
+
+/* Follows $ref (and allOf's first $ref) until a node with properties or
+ * items; *file is the file the node is in. */
+static const json_t *s_sk_deref(schk_t *k, const json_t *n, const char **file)
+{
+    for (int depth = 0; n && depth < 16; depth++) {
+        const char *ref = json_string_value(json_object_get(n, "$ref"));
+        if (!ref)
+            return n;
+        const char *hash = strchr(ref, '#');
+        char fname[256];
+        if (hash && hash != ref) {
+            snprintf(fname, sizeof fname, "%.*s", (int) (hash - ref), ref);
+            *file = json_string_value(json_object_get(json_object_get(k->files, "__names"), fname));
+            if (!*file) {
+                json_t *names = json_object_get(k->files, "__names");
+                json_object_set_new(names, fname, json_string(fname));
+                *file = json_string_value(json_object_get(names, fname));
+            }
+        }
+        const json_t *d = s_sk_file(k, *file);
+        if (!d || !hash)
+            return NULL;
+        n = d;
+        char ptr[512];
+        snprintf(ptr, sizeof ptr, "%s", hash + 1);
+        char *save = NULL;
+        for (char *t = strtok_r(ptr, "/", &save); t && n; t = strtok_r(NULL, "/", &save))
+            n = json_object_get(n, t);
+    }
+    return n;
+}
+
+/* Checks rules (and their sub-rules) against the schema node they write
+ * into. */
+static int s_check_fields(ld_t *ld, schk_t *k, const rule_t *rules, size_t n, const json_t *node,
+                          const char *file)
+{
+    for (size_t i = 0; i < n; i++) {
+        const rule_t *r = &rules[i];
+        if (r->kind == R_GROUP) {
+            if (s_check_fields(ld, k, r->rules, r->nrules, node, file) != 0)
+                return -1;
+            continue;
+        }
+        const json_t *at = node;
+        const char *f = file;
+        for (size_t p = 0; p < r->npath; p++) {
+            at = s_sk_deref(k, at, &f);
+            const json_t *props = json_object_get(at, "properties");
+            const json_t *next = json_object_get(props, r->path[p]);
+            /* Only a closed object (additionalProperties / unevaluatedProperties
+             * false: all of ours) limits its fields. */
+            bool closed = json_is_false(json_object_get(at, "additionalProperties"))
+                       || json_is_false(json_object_get(at, "unevaluatedProperties"));
+            if (!next && !closed) {
+                at = NULL;
+                break;
+            }
+            if (!next || json_is_false(next))
+                return s_fail(ld, r->line, "field %s: %s has no field '%s'%s", r->field, ld->m->schema,
+                              r->path[p], p ? " there" : "");
+            at = next;
+        }
+        if (r->kind == R_EACH && at) {
+            at = s_sk_deref(k, at, &f);
+            const json_t *items = json_object_get(at, "items");
+            if (!items)
+                return s_fail(ld, r->line, "field %s: each: the field is not a list in %s", r->field, ld->m->schema);
+            if (s_check_fields(ld, k, r->rules, r->nrules, items, f) != 0)
+                return -1;
+        }
     }
     return 0;
 }
@@ -1222,6 +1387,10 @@ mapping_t *mapping_load(const char *path, const mapping_env_t *env, char *err, s
             goto done;
         }
         m->records_xpath = strdup(yamlconf_text(recs));
+        xmlXPathCompExprPtr x = s_xpath_compile(&ld, yamlconf_line(recs), m->records_xpath);
+        if (!x)
+            goto done;
+        xmlXPathFreeCompExpr(x);
     }
     if (tables && s_tables(&ld, tables) != 0)
         goto done;
@@ -1234,7 +1403,19 @@ mapping_t *mapping_load(const char *path, const mapping_env_t *env, char *err, s
         s_fail(&ld, yamlconf_line(root), "rules: the list of rules is required");
         goto done;
     }
-    s_rules(&ld, rules, &m->rules, &m->nrules);
+    if (s_rules(&ld, rules, &m->rules, &m->nrules) == 0 && env && env->schemas_dir) {
+        schk_t k = { .dir = env->schemas_dir, .files = json_object() };
+        json_object_set_new(k.files, "__names", json_object());
+        char file[300];
+        snprintf(file, sizeof file, "%s.json", m->schema);
+        json_t *names = json_object_get(k.files, "__names");
+        json_object_set_new(names, file, json_string(file));
+        const char *fp = json_string_value(json_object_get(names, file));
+        const json_t *root_schema = s_sk_file(&k, fp);
+        if (root_schema)
+            s_check_fields(&ld, &k, m->rules, m->nrules, root_schema, fp);
+        json_decref(k.files);
+    }
 done:
     free(dir);
     yamlconf_destroy(&y);

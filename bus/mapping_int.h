@@ -29,6 +29,7 @@ struct mapping_env {
     recode_t      *recode;
     pid_codes_t   *pid;
     jschema_set_t *schemas;
+    char          *schemas_dir;  /* for the load-time check of fields against the schema */
     int            today_year;   /* for "birth year in the future" */
     /* Old districts and the two provinces by name (matching key), for
      * addresses written as text: "Phường An Mỹ, Thành phố Tam Kỳ, Tỉnh
@@ -69,6 +70,7 @@ typedef struct sel {
     json_t      *constant;
     /* template: lits[i] then subs[i] (subs has n-1 entries)...; first, object */
     char       **lits;
+    size_t       nlits;
     struct sel **subs;
     char       **keys;          /* object keys */
     size_t       nsubs;

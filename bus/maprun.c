@@ -116,6 +116,14 @@ static int s_line_of(const run_t *r, const char *ptr)
             line = r->wrote[i].line;
         }
     }
+    /* An error at an object a rule wrote into (a required member missing):
+     * the first rule that wrote below it. */
+    size_t pl = strlen(ptr);
+    for (size_t i = 0; !line && i < r->nwrote; i++) {
+        const char *wp = r->wrote[i].ptr ? r->wrote[i].ptr : r->wrote[i].buf;
+        if (!strncmp(wp, ptr, pl) && wp[pl] == '/')
+            line = r->wrote[i].line;
+    }
     return line;
 }
 
@@ -213,7 +221,11 @@ static json_t *s_xpath(run_t *r, const sel_t *s, xmlNodePtr n, xmlNodePtr **all,
     if (o->type == XPATH_NODESET) {
         int cnt = o->nodesetval ? o->nodesetval->nodeNr : 0;
         if (all) {
+            /* Only elements are items: a node set's namespace nodes are
+             * copies freed with it. */
             for (int i = 0; i < cnt; i++) {
+                if (o->nodesetval->nodeTab[i]->type != XML_ELEMENT_NODE)
+                    continue;
                 *all = realloc(*all, (*nall + 1) * sizeof **all);
                 (*all)[(*nall)++] = o->nodesetval->nodeTab[i];
             }
@@ -491,7 +503,8 @@ static void s_parse_place(const mapping_env_t *env, const char *text, bool new_l
     size_t i = n;
     const char *prov = NULL;
     if (i && (prov = s_province_code(parts[i - 1]))) {
-        a->pn = json_string(parts[i - 1]);
+        if (!a->pn)
+            a->pn = json_string(parts[i - 1]);
         i--;
     }
     if (!prov) {
@@ -502,13 +515,16 @@ static void s_parse_place(const mapping_env_t *env, const char *text, bool new_l
     if (!new_list && i) {
         const char *dcode = s_district_code(env, parts[i - 1], prov);
         if (dcode) {
-            a->dn = json_string(parts[i - 1]);
-            a->dc = json_string(dcode);
+            if (!a->dn)
+                a->dn = json_string(parts[i - 1]);
+            if (!a->dc)
+                a->dc = json_string(dcode);
             i--;
         }
     }
     if (i) {
-        a->cn = json_string(parts[i - 1]);
+        if (!a->cn)
+            a->cn = json_string(parts[i - 1]);
         i--;
     }
     if (i && !a->text) {
@@ -714,10 +730,9 @@ static void s_rule(run_t *r, const rule_t *rl, ctx_t c, json_t *obj, const char 
         if (c.x) {
             xmlNodePtr *nodes = NULL;
             size_t nn = 0;
-            if (rl->each->kind == SEL_XPATH)
-                s_xpath(r, rl->each, c.x, &nodes, &nn);
-            else
-                s_xml_walk(rl->each, c.x, &nodes, &nn);
+            /* a selector that gives a value, not elements, gives no items */
+            json_decref(rl->each->kind == SEL_XPATH ? s_xpath(r, rl->each, c.x, &nodes, &nn)
+                                                    : s_xml_walk(rl->each, c.x, &nodes, &nn));
             for (size_t i = 0; i < nn; i++) {
                 json_t *item = json_object();
                 char ib[160];
@@ -1038,11 +1053,13 @@ int mapping_run(const mapping_t *self, const void *payload, size_t len,
         if (!doc || !xmlDocGetRootElement(doc)) {
             const xmlError *xe = pc ? xmlCtxtGetLastError(pc) : xmlGetLastError();
             res->parse_error = true;
-            s_errorf(&r, 0, "", NULL, "xml", "the payload is not XML%s%s (line %d)", xe ? ": " : "",
-                     xe && xe->message ? xe->message : "", xe ? xe->line : 0);
-            size_t l = strlen(res->errors[0].message);
-            while (l && res->errors[0].message[l - 1] == '\n')
-                res->errors[0].message[--l] = 0;
+            char msg[300] = "";
+            if (xe && xe->message)
+                snprintf(msg, sizeof msg, ": %s", xe->message);
+            size_t l = strlen(msg);
+            while (l && (msg[l - 1] == '\n' || msg[l - 1] == ' '))
+                msg[--l] = 0;          /* libxml2's messages end in a newline */
+            s_errorf(&r, 0, "", NULL, "xml", "the payload is not XML%s (line %d)", msg, xe ? xe->line : 0);
             if (doc)
                 xmlFreeDoc(doc);
             s_run_free(&r);

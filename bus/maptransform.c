@@ -635,8 +635,11 @@ static int s_apply1(const mapping_t *m, const step_t *st, json_t **value, mappin
         }
         if (!s)
             return s_err(e, st->kind == ST_INTEGER ? "integer" : "number", "%s is not a number", s_q(v, q, sizeof q));
-        if (!(r = s_number(s, st->kind == ST_INTEGER ? 0 : st->vi ? 1 : (st->arg ? 2 : 0), e)))
+        if (!(r = s_number(s, st->kind == ST_INTEGER ? 0 : st->vi ? 1 : (st->arg ? 2 : 0), e))) {
+            if (st->kind == ST_INTEGER)
+                snprintf(e->rule, sizeof e->rule, "integer");   /* one rule name per step */
             return -1;
+        }
         if (st->kind == ST_INTEGER && !json_is_integer(r)) {
             json_decref(r);
             return s_err(e, "integer", "'%.60s' is not a whole number", s);
@@ -711,8 +714,11 @@ static int s_apply1(const mapping_t *m, const step_t *st, json_t **value, mappin
             recode_status_t rs = recode_by_code(m->env->recode, NULL, NULL, s, &res);
             if (rs == RECODE_NOT_FOUND)
                 return s_err(e, "unknown_unit", "'%s' is not a commune of the pre-2025 list", s);
-            if (rs == RECODE_AMBIGUOUS)
-                return 0;     /* a split commune: the 2025 commune stays unknown */
+            if (rs == RECODE_AMBIGUOUS) {
+                json_decref(*value);   /* a split commune: the 2025 commune stays unknown */
+                *value = NULL;
+                return 0;
+            }
             r = json_pack("{s:s, s:s}", "code", res.candidates[0].code, "name", res.candidates[0].name);
         }
         break;
@@ -737,8 +743,15 @@ static int s_apply1(const mapping_t *m, const step_t *st, json_t **value, mappin
     case ST_NULL_IF: {
         size_t i;
         json_t *x;
+        char vt[64] = "";
+        if (json_is_integer(v))
+            snprintf(vt, sizeof vt, "%lld", (long long) json_integer_value(v));
+        else if (json_is_real(v))
+            mapstep_real_text(json_real_value(v), vt, sizeof vt);
+        /* compared as text, like conditions: [0] matches the number 0 */
         json_array_foreach(st->values, i, x)
-            if (json_equal(x, v) || (s && json_is_string(x) && !strcmp(json_string_value(x), s)))
+            if (json_equal(x, v) || (json_is_string(x) && ((s && !strcmp(json_string_value(x), s))
+                                                           || (vt[0] && !strcmp(json_string_value(x), vt)))))
                 r = NULL, v = NULL;
         if (v)
             return 0;
