@@ -1758,6 +1758,16 @@ static void test_bug_mapq12_xpath_prefix_at_load(void **state)
     s_load_fails(HEADX "  - field: v\n    from: \"x:HoTen[1]\"\n", 9, "prefix 'x'");
 }
 
+/* BUG mapq-22: an XPath that compiles but cannot be evaluated (an unknown
+ * function, an undefined variable) loads; every record then prints
+ * libxml2's error on stderr and the field is silently absent. */
+static void test_bug_mapq22_xpath_eval_errors_at_load(void **state)
+{
+    (void) state;
+    s_load_fails(HEADX "  - field: v\n    from: \"co-nt(t:A)\"\n", 9, "co-nt");
+    s_load_fails(HEADX "  - field: v\n    from: \"t:A[$v]\"\n", 9, "XPath");
+}
+
 /* BUG mapq-13: `records:` is an XPath the loader never compiles. */
 static void test_bug_mapq13_records_xpath_at_load(void **state)
 {
@@ -2033,6 +2043,7 @@ int main(void)
         cmocka_unit_test(test_bug_mapq19_template_error_frees),
         cmocka_unit_test(test_bug_mapq20_null_if_number),
         cmocka_unit_test(test_bug_mapq21_load_error_leaks),
+        cmocka_unit_test(test_bug_mapq22_xpath_eval_errors_at_load),
     };
     return cmocka_run_group_tests(tests, s_group_setup, s_group_teardown);
 }
