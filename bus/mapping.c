@@ -418,6 +418,10 @@ static xmlXPathCompExprPtr s_xpath_compile(ld_t *ld, int line, const char *p)
             quote = *q;
             continue;
         }
+        if (*q == '$') {       /* nothing binds XPath variables here */
+            s_fail(ld, line, "XPath '%s': variables ($...) are not supported", p);
+            return NULL;
+        }
         if ((isalpha((unsigned char) *q) || *q == '_') && (q == p || !(isalnum((unsigned char) q[-1])
                                                                     || q[-1] == '_' || q[-1] == '-' || q[-1] == '.'))) {
             const char *e = q;
@@ -450,7 +454,7 @@ static xmlXPathCompExprPtr s_xpath_compile(ld_t *ld, int line, const char *p)
         xmlXPathRegisterNs(c, (const xmlChar *) prefix, (const xmlChar *) json_string_value(uri));
     c->node = root;
     xmlXPathObjectPtr o = xmlXPathCompiledEval(x, c);
-    if (!o) {
+    if (!o || c->lastError.code != XML_ERR_OK) {
         s_fail(ld, line, "XPath '%s': %s", p, c->lastError.code == XPATH_UNDEF_PREFIX_ERROR
                ? "a namespace prefix is not declared in namespaces:" : "cannot be evaluated");
         xmlXPathFreeCompExpr(x);
