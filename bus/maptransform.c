@@ -250,7 +250,7 @@ json_t *mapstep_date(const char *s, char *const *formats, size_t n, char *why, s
             snprintf(why, whysz, "'%s': %04d-%02d has no day %d (read as %s)", s, y, m, d, f);
             return NULL;
         }
-        char v[16];
+        char v[32];
         const char *prec;
         if (d) {
             snprintf(v, sizeof v, "%04d-%02d-%02d", y, m, d);
