@@ -63,111 +63,6 @@ static char *s_key(const char *s)
     return k;
 }
 
-/* Strips a unit prefix from a matching key ("thanh pho tam ky" -> "tam ky"). */
-static void s_strip_prefix(char *key)
-{
-    static const char *const prefixes[] = {
-        "thanh pho ", "thi xa ", "quan ", "huyen ", "tinh ", "tp. ", "tp.", "tx. ", "tx.",
-        "q. ", "q.", "h. ", "h.",
-    };
-    for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++) {
-        size_t n = strlen(prefixes[i]);
-        if (strncmp(key, prefixes[i], n) == 0) {
-            memmove(key, key + n, strlen(key + n) + 1);
-            return;
-        }
-    }
-}
-
-/* The old districts of units_before_2025.csv by name. */
-static int s_load_districts(mapping_env_t *env, const char *admin_dir, char *err, size_t errsz)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/units_before_2025.csv", admin_dir);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errsz, "%s: %s", path, strerror(errno));
-        return -1;
-    }
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len + 65536 > cap) {
-            cap = cap ? cap * 2 : 262144;
-            char *p = realloc(buf, cap);
-            if (!p) {
-                free(buf);
-                fclose(f);
-                snprintf(err, errsz, "out of memory");
-                return -1;
-            }
-            buf = p;
-        }
-        size_t n = fread(buf + len, 1, cap - len, f);
-        if (n == 0)
-            break;
-        len += n;
-    }
-    fclose(f);
-    csvread_t *rd = csvread_new(buf, len, ',', '"');
-    int rc = rd ? 0 : -1;
-    int cp = -1, cd = -1, cn = -1;
-    size_t row = 0;
-    while (rc == 0) {
-        int r = csvread_next(rd);
-        if (r == CSVREAD_END)
-            break;
-        if (r == CSVREAD_ERROR) {
-            snprintf(err, errsz, "%s:%zu: %s", path, csvread_line(rd), csvread_error(rd));
-            rc = -1;
-            break;
-        }
-        size_t nf = csvread_nfields(rd);
-        if (row++ == 0) {
-            for (size_t i = 0; i < nf; i++) {
-                const char *h = csvread_field(rd, i, NULL);
-                if (!strcmp(h, "province_code")) cp = (int) i;
-                else if (!strcmp(h, "district_code")) cd = (int) i;
-                else if (!strcmp(h, "district_name")) cn = (int) i;
-            }
-            if (cp < 0 || cd < 0 || cn < 0) {
-                snprintf(err, errsz, "%s: columns province_code, district_code, district_name expected", path);
-                rc = -1;
-            }
-            continue;
-        }
-        if ((int) nf <= cn || (int) nf <= cd || (int) nf <= cp)
-            continue;
-        const char *code = csvread_field(rd, (size_t) cd, NULL);
-        bool seen = false;
-        for (size_t i = 0; i < env->n_districts && !seen; i++)
-            seen = strcmp(env->districts[i].code, code) == 0;
-        if (seen)
-            continue;
-        void *p = realloc(env->districts, (env->n_districts + 1) * sizeof *env->districts);
-        if (!p) {
-            rc = -1;
-            break;
-        }
-        env->districts = p;
-        char *k = s_key(csvread_field(rd, (size_t) cn, NULL));
-        if (!k) {
-            rc = -1;
-            break;
-        }
-        s_strip_prefix(k);
-        env->districts[env->n_districts].key = k;
-        env->districts[env->n_districts].code = strdup(code);
-        env->districts[env->n_districts].province = strdup(csvread_field(rd, (size_t) cp, NULL));
-        env->n_districts++;
-    }
-    csvread_destroy(&rd);
-    free(buf);
-    if (rc != 0 && !err[0])
-        snprintf(err, errsz, "%s: cannot read", path);
-    return rc;
-}
-
 mapping_env_t *mapping_env_new(const char *admin_dir, const char *schemas_dir, char *err,
                                size_t errsz)
 {
@@ -198,8 +93,6 @@ mapping_env_t *mapping_env_new(const char *admin_dir, const char *schemas_dir, c
         snprintf(err, errsz, "schemas: %s", e);
         goto fail;
     }
-    if (s_load_districts(env, admin_dir, err, errsz) != 0)
-        goto fail;
     return env;
 fail:
     mapping_env_destroy(&env);
@@ -215,12 +108,6 @@ void mapping_env_destroy(mapping_env_t **self_p)
     pid_codes_destroy(&env->pid);
     jschema_set_destroy(&env->schemas);
     free(env->schemas_dir);
-    for (size_t i = 0; i < env->n_districts; i++) {
-        free(env->districts[i].key);
-        free(env->districts[i].code);
-        free(env->districts[i].province);
-    }
-    free(env->districts);
     free(env);
     *self_p = NULL;
 }

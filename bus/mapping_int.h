@@ -31,11 +31,6 @@ struct mapping_env {
     jschema_set_t *schemas;
     char          *schemas_dir;  /* for the load-time check of fields against the schema */
     int            today_year;   /* for "birth year in the future" */
-    /* Old districts and the two provinces by name (matching key), for
-     * addresses written as text: "Phường An Mỹ, Thành phố Tam Kỳ, Tỉnh
-     * Quảng Nam". */
-    struct { char *key; char *province; char *code; } *districts;
-    size_t n_districts;
 };
 
 /* ---- selectors ------------------------------------------------------ */

@@ -447,31 +447,6 @@ static const char *s_province_code(const char *name)
     return code;
 }
 
-static const char *s_district_code(const mapping_env_t *env, const char *name, const char *province)
-{
-    char *k = s_keyof(name);
-    if (!k)
-        return NULL;
-    static const char *const pre[] = { "thanh pho ", "thi xa ", "quan ", "huyen ", "tp. ", "tp.", "tx. ", "tx.", "q. ", "q.", "h. ", "h." };
-    char *p = k;
-    for (size_t i = 0; i < sizeof pre / sizeof *pre; i++)
-        if (!strncmp(p, pre[i], strlen(pre[i]))) {
-            p += strlen(pre[i]);
-            break;
-        }
-    const char *code = NULL;
-    for (size_t i = 0; i < env->n_districts; i++)
-        if (!strcmp(env->districts[i].key, p) && (!province || !strcmp(env->districts[i].province, province))) {
-            if (code) {        /* two districts of that name: not decided by name */
-                code = NULL;
-                break;
-            }
-            code = env->districts[i].code;
-        }
-    free(k);
-    return code;
-}
-
 typedef struct {
     json_t *pc, *dc, *cc, *pn, *dn, *cn, *text, *decide;
     bool outside;           /* a place text that names no unit of the city */
@@ -513,7 +488,7 @@ static void s_parse_place(const mapping_env_t *env, const char *text, bool new_l
         return;
     }
     if (!new_list && i) {
-        const char *dcode = s_district_code(env, parts[i - 1], prov);
+        const char *dcode = recode_district_by_name(env->recode, parts[i - 1], prov);
         if (dcode) {
             if (!a->dn)
                 a->dn = json_string(parts[i - 1]);

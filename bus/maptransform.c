@@ -790,47 +790,38 @@ static bool s_memberwise(step_kind_t k)
         || k == ST_TITLE;
 }
 
+/* Applies a step to each member of an object or element of a list; a
+ * member the step makes absent is left out, an empty result is absent. */
+static int s_apply_members(const mapping_t *m, const step_t *st, json_t **value, mapping_error_t *e)
+{
+    json_t *in = *value;
+    bool obj = json_is_object(in);
+    json_t *out = obj ? json_object() : json_array();
+    void *it = obj ? json_object_iter(in) : NULL;
+    for (size_t i = 0; obj ? it != NULL : i < json_array_size(in); i++) {
+        json_t *el = json_incref(obj ? json_object_iter_value(it) : json_array_get(in, i));
+        if (s_apply1(m, st, &el, e) != 0) {
+            json_decref(el);
+            json_decref(out);
+            return -1;
+        }
+        if (el && obj)
+            json_object_set_new(out, json_object_iter_key(it), el);
+        else if (el)
+            json_array_append_new(out, el);
+        if (obj)
+            it = json_object_iter_next(in, it);
+    }
+    json_decref(in);
+    *value = (obj ? json_object_size(out) : json_array_size(out)) ? out : (json_decref(out), NULL);
+    return 0;
+}
+
 int mapstep_apply(const mapping_t *m, const step_t *st, json_t **value, mapping_error_t *e)
 {
     if (!*value)
         return 0;
-    if (json_is_object(*value) && s_memberwise(st->kind)) {
-        json_t *o = *value;
-        json_t *out = json_object();
-        const char *k;
-        json_t *x;
-        json_object_foreach(o, k, x) {
-            json_t *el = json_incref(x);
-            if (s_apply1(m, st, &el, e) != 0) {
-                json_decref(el);
-                json_decref(out);
-                return -1;
-            }
-            if (el)
-                json_object_set_new(out, k, el);
-        }
-        json_decref(o);
-        *value = json_object_size(out) ? out : (json_decref(out), NULL);
-        return 0;
-    }
-    if (json_is_array(*value) && s_elementwise(st->kind)) {
-        json_t *a = *value;
-        json_t *out = json_array();
-        size_t i;
-        json_t *x;
-        json_array_foreach(a, i, x) {
-            json_t *el = json_incref(x);
-            if (s_apply1(m, st, &el, e) != 0) {
-                json_decref(el);
-                json_decref(out);
-                return -1;
-            }
-            if (el)
-                json_array_append_new(out, el);
-        }
-        json_decref(a);
-        *value = json_array_size(out) ? out : (json_decref(out), NULL);
-        return 0;
-    }
+    if ((json_is_object(*value) && s_memberwise(st->kind)) || (json_is_array(*value) && s_elementwise(st->kind)))
+        return s_apply_members(m, st, value, e);
     return s_apply1(m, st, value, e);
 }

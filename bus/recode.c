@@ -29,6 +29,22 @@ typedef struct {
     size_t new_idx;            /* into recode->new_units */
 } s_old_t;
 
+typedef struct {
+    const char *province, *code;
+    char *key;                 /* matching key of the name without "huyện", "thành phố"... */
+} s_district_t;
+
+/* Length of a district type prefix at the start of a matching key. */
+static size_t s_district_prefix(const char *key)
+{
+    static const char *const pre[] = { "thanh pho ", "thi xa ", "quan ", "huyen ", "tp. ", "tp.",
+                                       "tx. ", "tx.", "q. ", "q.", "h. ", "h." };
+    for (size_t i = 0; i < sizeof pre / sizeof *pre; i++)
+        if (!strncmp(key, pre[i], strlen(pre[i])))
+            return strlen(pre[i]);
+    return 0;
+}
+
 struct recode {
     s_csv_t mapping, units_new, units_old;
     recode_unit_t *new_units;
@@ -38,6 +54,9 @@ struct recode {
     /* old rows sorted by commune code: the mapping stage recodes every
      * address by code, so that lookup is a binary search, not a scan */
     size_t *by_commune;
+    /* the old districts with their names' matching keys (for place texts) */
+    s_district_t *districts;
+    size_t n_districts;
 };
 
 static int s_index(recode_t *self);
@@ -348,6 +367,9 @@ void recode_destroy(recode_t **self_p)
         }
     free(self->old);
     free(self->by_commune);
+    for (size_t i = 0; i < self->n_districts; i++)
+        free(self->districts[i].key);
+    free(self->districts);
     free(self->new_units);
     s_csv_free(&self->mapping);
     s_csv_free(&self->units_new);
@@ -420,6 +442,28 @@ static int s_index(recode_t *self)
         return -1;
     for (size_t i = 0; i < self->n_old; i++)
         self->by_commune[i] = i;
+    /* One entry per old district, keyed once here, not per lookup. */
+    const s_csv_t *u = &self->units_old;
+    int cp = s_col(u, "province_code", "", NULL, 0), cd = s_col(u, "district_code", "", NULL, 0),
+        cn = s_col(u, "district_name", "", NULL, 0);
+    self->districts = calloc(u->nrows ? u->nrows : 1, sizeof *self->districts);
+    if (!self->districts || cp < 0 || cd < 0 || cn < 0)
+        return -1;
+    for (size_t r = 1; r < u->nrows; r++) {
+        const char *code = s_cell(u, r, cd);
+        if (self->n_districts && !strcmp(self->districts[self->n_districts - 1].code, code))
+            continue;              /* the same district's next commune (rows are grouped) */
+        char *k = NULL;
+        size_t bad;
+        const char *name = s_cell(u, r, cn);
+        if (vntext_key(name, strlen(name), &k, &bad) != 0)
+            return -1;
+        memmove(k, k + s_district_prefix(k), strlen(k + s_district_prefix(k)) + 1);
+        s_district_t *d = &self->districts[self->n_districts++];
+        d->province = s_cell(u, r, cp);
+        d->code = code;
+        d->key = k;
+    }
     static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
     pthread_mutex_lock(&mu);
     s_sort_self = self;
@@ -491,6 +535,28 @@ recode_status_t recode_by_name(recode_t *self, const char *name, const char *pro
     free(key);
     free(fold);
     return s_result(self, hits, n, result);
+}
+
+const char *recode_district_by_name(recode_t *self, const char *name, const char *province)
+{
+    char *key = NULL;
+    size_t bad;
+    if (!name || vntext_key(name, strlen(name), &key, &bad) != 0)
+        return NULL;
+    const char *k = key + s_district_prefix(key);
+    const char *code = NULL;
+    for (size_t i = 0; i < self->n_districts; i++) {
+        const s_district_t *d = &self->districts[i];
+        if (strcmp(d->key, k) || (province && strcmp(d->province, province)))
+            continue;
+        if (code) {               /* two districts of that name: not decided by name */
+            code = NULL;
+            break;
+        }
+        code = d->code;
+    }
+    free(key);
+    return code;
 }
 
 const recode_unit_t *recode_new_unit(recode_t *self, const char *code)

@@ -78,6 +78,11 @@ recode_status_t recode_by_code(recode_t *self, const char *province, const char 
 recode_status_t recode_by_name(recode_t *self, const char *name, const char *province,
                                const char *district, recode_result_t *result);
 
+/* An old district's code by its name ("Thành phố Tam Kỳ", "Tam Ky",
+ * "Huyện Hòa Vang"; compared by matching key without the type prefix),
+ * optionally within a province code; NULL when none or several fit. */
+const char *recode_district_by_name(recode_t *self, const char *name, const char *province);
+
 /* A commune of the 2025 list by its code, or NULL. */
 const recode_unit_t *recode_new_unit(recode_t *self, const char *code);
 /* A commune of the 2025 list by its name (prefix optional, compared by
