@@ -24,9 +24,11 @@ import csv
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 
 import harness
@@ -303,11 +305,16 @@ class Departments:
         self.summary_json = make_world(self.world, self.scale, self.seed)
         hook_port = free_port()
         only = [s for s in self.systems]
-        self.sim = Sim(self.world, os.path.join(self.work, "sim"),
+        # lgsp-sim's PostgreSQL runs as the postgres user, which must reach its
+        # folder: a work dir below a closed parent (mktemp -d is 0700) would
+        # not do, so the simulators get a folder of their own under /tmp.
+        self.simdir = tempfile.mkdtemp(prefix="lgsp-dep-sim-", dir="/tmp")
+        os.chmod(self.simdir, 0o755)
+        self.sim = Sim(self.world, self.simdir,
                        webhook="http://127.0.0.1:%d/hook/dn-civil" % hook_port if "dn-civil" in only else None,
                        only=only, settings=self.sim_settings)
         with open(template_path()) as f:
-            text = render(f.read(), self.sim, hook_port, os.path.join(self.work, "sim"))
+            text = render(f.read(), self.sim, hook_port, self.simdir)
         section = adapters_section(text)
         if set(self.systems) != set(SYSTEMS):
             section = self._only(section)
@@ -441,6 +448,8 @@ class Departments:
                 self.d.kill9()
         if self.sim:
             self.sim.stop()
+        if getattr(self, "simdir", None):
+            shutil.rmtree(self.simdir, ignore_errors=True)
 
     def __enter__(self):
         return self
