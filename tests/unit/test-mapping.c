@@ -1737,16 +1737,19 @@ static void test_bug_mapq21_load_error_leaks(void **state)
         char *path = s_write(bad[i]);
         char err[512];
         assert_null(mapping_load(path, s_env, err, sizeof err));     /* warm-up: first-use caches */
+        enum { LOADS = 50 };
         size_t before = mallinfo2().uordblks;
-        for (int k = 0; k < 5; k++)
+        for (int k = 0; k < LOADS; k++)
             assert_null(mapping_load(path, s_env, err, sizeof err));
         size_t after = mallinfo2().uordblks;
         free(path);
-        /* PCRE2's JIT allocator keeps a little bookkeeping between
-         * compilations (up to ~200 bytes, not per load); a leaked step is
-         * ~400 bytes per load. LeakSanitizer checks exactly under ASan. */
-        if (after > before + 5 * 100)
-            fail_msg("mapping %zu: 5 refused loads kept %zu bytes", i, after - before);
+        /* uordblks is noisy by up to ~1 KiB whatever the loads do: glibc
+         * counts chunks parked in the thread cache as in use, and which
+         * sizes park there varies with jansson's random hash seed. A leaked
+         * step is ~400 bytes per load, 20 KiB over 50 loads; the bound sits
+         * far from both. LeakSanitizer checks exactly under ASan. */
+        if (after > before + LOADS * 100)
+            fail_msg("mapping %zu: %d refused loads kept %zu bytes", i, (int) LOADS, after - before);
     }
 }
 
