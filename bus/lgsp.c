@@ -24,6 +24,7 @@
 
 #include "lgsp/client.h"
 #include "lgsp/protocol.h"
+#include "lgsp_certs.h"
 #include "lgsp_map.h"
 
 #ifndef LGSP_VERSION
@@ -1552,6 +1553,13 @@ static int s_cmd_map(common_t *c, int argc, char **argv)
     return lgsp_map_main(argc, argv);
 }
 
+/* certs: the NDXP test CA and certificates live in lgsp_certs.c (no bus). */
+static int s_cmd_certs(common_t *c, int argc, char **argv)
+{
+    (void) c;
+    return lgsp_certs_main(argc, argv);
+}
+
 /* ---- main -------------------------------------------------------------- */
 
 typedef struct {
@@ -1569,6 +1577,7 @@ static const command_t s_commands[] = {
     { "status", s_cmd_status, s_status_usage, "the broker's status" },
     { "keygen", s_cmd_keygen, s_keygen_usage, "make a Curve keypair" },
     { "map", s_cmd_map, lgsp_map_usage, "dry-run a mapping file over an input file (no bus)" },
+    { "certs", s_cmd_certs, lgsp_certs_usage, "make a test CA, NDXP TLS certificates and signing key" },
 };
 
 static void s_usage(FILE *out)
