@@ -18,6 +18,8 @@ PACKAGES=(
   nats-server libnats-dev
   # tools the tests and demo use
   curl procps psmisc postgresql postgresql-client libxml2-utils
+  # NDXP simulator tests: Ed25519 signatures and certificate checks in Python
+  python3-cryptography
 )
 
 missing=()
