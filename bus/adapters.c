@@ -74,6 +74,9 @@ struct lgsp_adapter {
     pthread_cond_t      cv;
     bool                stop;
     bool                config_error;
+    /* a sink inside deliver(): its bus client, which wait() keeps alive */
+    lgsp_client_t      *delivering;
+    uint64_t            touched_ms;
     /* figures */
     _Atomic int         status;
     char                last_error[512];   /* under mu */
@@ -211,7 +214,37 @@ static int h_state_get(lgsp_adapter_t *a, void **state, size_t *len)
     return LGSP_AE_JOURNAL;
 }
 
+static bool h_sleep(lgsp_adapter_t *a, uint64_t ms);
+static bool h_stopping(lgsp_adapter_t *a);
+
+/* A sink may work on one deliver() for long (retrying an outage with
+ * backoff): when it waits on its own thread, the host keeps its bus session
+ * alive and its deliveries in hand (TOUCH every TOUCH_MS), so they are
+ * neither taken for a silent session nor redelivered and counted as
+ * attempts. */
+#define TOUCH_MS 250
+
 static bool h_wait(lgsp_adapter_t *a, uint64_t ms)
+{
+    /* delivering is only written and read on the sink's own thread */
+    if (!pthread_equal(pthread_self(), a->thread) || !a->delivering)
+        return h_sleep(a, ms);
+    uint64_t end = util_mono_ms() + ms;
+    for (;;) {
+        uint64_t now = util_mono_ms();
+        if (now - a->touched_ms >= TOUCH_MS) {
+            lgsp_client_touch(a->delivering);
+            a->touched_ms = now;
+        }
+        if (now >= end)
+            return !h_stopping(a);
+        uint64_t step = end - now < TOUCH_MS ? end - now : TOUCH_MS;
+        if (!h_sleep(a, step))
+            return false;
+    }
+}
+
+static bool h_sleep(lgsp_adapter_t *a, uint64_t ms)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -981,7 +1014,10 @@ static int s_run_sink(lgsp_adapter_t *a, uint64_t deadline_ms)
             continue;
         for (size_t i = 0; i < n; i++)
             out[i] = (lgsp_outcome_t) { .kind = LGSP_RETRY, .reason = "not decided by the sink" };
+        a->delivering = c;
+        a->touched_ms = util_mono_ms();
         int dr = a->info.deliver(a->self, a, ms, n, out);
+        a->delivering = NULL;
         for (size_t i = 0; i < n; i++) {
             lgsp_outcome_kind_t k = dr < 0 ? LGSP_RETRY : out[i].kind;
             if (k == LGSP_DELIVERED) {
@@ -989,7 +1025,12 @@ static int s_run_sink(lgsp_adapter_t *a, uint64_t deadline_ms)
                 atomic_fetch_add(&a->delivered, 1);
             } else {
                 out[i].reason[sizeof out[i].reason - 1] = 0;
-                lgsp_client_nack(c, &ds[i], out[i].reason);
+                /* A refusal is final: dead-lettered at once with its reason,
+                 * not retried through the topic's max_attempts. */
+                if (k == LGSP_REJECTED)
+                    lgsp_client_reject(c, &ds[i], out[i].reason);
+                else
+                    lgsp_client_nack(c, &ds[i], out[i].reason);
                 atomic_fetch_add(k == LGSP_REJECTED ? &a->rejected : &a->retried, 1);
             }
         }

@@ -768,8 +768,12 @@ static void s_on_credit(broker_t *self, session_t *s, zmq_msg_t *f, size_t nf)
     sub->group->dirty = true;
 }
 
-static void s_on_ack(broker_t *self, session_t *s, zmq_msg_t *f, size_t nf, bool nack)
+/* ACK, NACK and REJECT (a NACK whose messages are dead-lettered at once). */
+typedef enum { SETTLE_ACK, SETTLE_NACK, SETTLE_REJECT } settle_t;
+
+static void s_on_ack(broker_t *self, session_t *s, zmq_msg_t *f, size_t nf, settle_t how)
 {
+    bool nack = how != SETTLE_ACK;
     sub_t *sub = s_sub_for(self, s, f, nf, nack ? 6 : 5);
     if (!sub)
         return;
@@ -788,7 +792,9 @@ static void s_on_ack(broker_t *self, session_t *s, zmq_msg_t *f, size_t nf, bool
         uint64_t off;
         if (!s_frame_u64(&f[i], &off))
             continue;
-        if (nack)
+        if (how == SETTLE_REJECT)
+            group_reject(g->state, off, sub->id, reason);
+        else if (nack)
             group_nack(g->state, off, sub->id, reason);
         else if (group_ack(g->state, off, sub->id) & GROUP_ACKED)
             g->acked++;
@@ -1034,12 +1040,32 @@ static void s_on_hello(broker_t *self, const void *rid, size_t rid_len, zmq_msg_
 
 static void s_on_ack_cmd(broker_t *self, session_t *s, zmq_msg_t *f, size_t nf)
 {
-    s_on_ack(self, s, f, nf, false);
+    s_on_ack(self, s, f, nf, SETTLE_ACK);
 }
 
 static void s_on_nack_cmd(broker_t *self, session_t *s, zmq_msg_t *f, size_t nf)
 {
-    s_on_ack(self, s, f, nf, true);
+    s_on_ack(self, s, f, nf, SETTLE_NACK);
+}
+
+static void s_on_reject_cmd(broker_t *self, session_t *s, zmq_msg_t *f, size_t nf)
+{
+    s_on_ack(self, s, f, nf, SETTLE_REJECT);
+}
+
+/* TOUCH: the member still works on these deliveries (a sink retrying an
+ * outage); their visibility timeout starts again. */
+static void s_on_touch(broker_t *self, session_t *s, zmq_msg_t *f, size_t nf)
+{
+    sub_t *sub = s_sub_for(self, s, f, nf, 5);
+    if (!sub || !sub->group->state)
+        return;
+    uint64_t deadline = util_mono_ms() + sub->group->topic->policy->visibility_timeout_ms;
+    for (size_t i = 5; i < nf; i++) {
+        uint64_t off;
+        if (s_frame_u64(&f[i], &off))
+            group_touch(sub->group->state, off, sub->id, deadline);
+    }
 }
 
 static void s_on_bye(broker_t *self, session_t *s, zmq_msg_t *f, size_t nf)
@@ -1059,6 +1085,8 @@ static const struct {
     { LGSP_CMD_HEARTBEAT, NULL },
     { LGSP_CMD_SUB, s_on_sub },
     { LGSP_CMD_NACK, s_on_nack_cmd },
+    { LGSP_CMD_REJECT, s_on_reject_cmd },
+    { LGSP_CMD_TOUCH, s_on_touch },
     { LGSP_CMD_UNSUB, s_on_unsub },
     { LGSP_CMD_ADMIN, s_on_admin },
     { LGSP_CMD_BYE, s_on_bye },

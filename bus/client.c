@@ -267,6 +267,7 @@ struct sub {
     uint64_t *acks;   size_t n_acks, cap_acks;
     uint64_t *nacks;  size_t n_nacks, cap_nacks;
     char     *nack_reason;
+    bool      nack_dead;         /* the pending NACKs are REJECTs (dead-letter at once) */
     int64_t   ack_since;         /* when the oldest pending ack/nack was made; 0 = none */
 };
 
@@ -786,7 +787,7 @@ static void s_flush_sub(lgsp_client_t *self, sub_t *s, bool force_credit)
         s->n_acks = 0;
     }
     if (s->n_nacks) {
-        s_command(self, LGSP_CMD_NACK, true);
+        s_command(self, s->nack_dead ? LGSP_CMD_REJECT : LGSP_CMD_NACK, true);
         s_frame_str(self, s->topic, true);
         s_frame_str(self, s->group, true);
         s_frame_str(self, s->nack_reason ? s->nack_reason : "", true);
@@ -1740,7 +1741,9 @@ int lgsp_client_receive(lgsp_client_t *self, lgsp_delivery_t *out, int timeout_m
     }
 }
 
-static int s_settle(lgsp_client_t *self, const lgsp_delivery_t *d, bool nack, const char *reason)
+/* Acks (nack false), nacks, or rejects (nack and dead): pending nacks share
+ * one reason and kind, so a different one sends those first. */
+static int s_settle(lgsp_client_t *self, const lgsp_delivery_t *d, bool nack, bool dead, const char *reason)
 {
     GUARD_CALLBACK(self);
     if (!d || !d->topic || !d->group)
@@ -1755,9 +1758,11 @@ static int s_settle(lgsp_client_t *self, const lgsp_delivery_t *d, bool nack, co
         if (!reason)
             reason = "";
         size_t rlen = strnlen(reason, LGSP_MAX_REASON);
-        if (s->n_nacks && (strlen(s->nack_reason) != rlen || memcmp(s->nack_reason, reason, rlen) != 0))
+        if (s->n_nacks && (s->nack_dead != dead || strlen(s->nack_reason) != rlen
+                           || memcmp(s->nack_reason, reason, rlen) != 0))
             s_flush_sub(self, s, false);
         if (!s->n_nacks) {
+            s->nack_dead = dead;
             free(s->nack_reason);
             s->nack_reason = strndup(reason, rlen);
             if (!s->nack_reason)
@@ -1786,12 +1791,40 @@ static int s_settle(lgsp_client_t *self, const lgsp_delivery_t *d, bool nack, co
 
 int lgsp_client_ack(lgsp_client_t *self, const lgsp_delivery_t *d)
 {
-    return s_settle(self, d, false, NULL);
+    return s_settle(self, d, false, false, NULL);
 }
 
 int lgsp_client_nack(lgsp_client_t *self, const lgsp_delivery_t *d, const char *reason)
 {
-    return s_settle(self, d, true, reason);
+    return s_settle(self, d, true, false, reason);
+}
+
+int lgsp_client_reject(lgsp_client_t *self, const lgsp_delivery_t *d, const char *reason)
+{
+    return s_settle(self, d, true, true, reason);
+}
+
+/* Sends TOUCH for every offset in hand (acked ones are out of the set, and
+ * pending acks go first), then looks at the socket once: heartbeats both
+ * ways, deliveries queued for the next receive. */
+int lgsp_client_touch(lgsp_client_t *self)
+{
+    GUARD_CALLBACK(self);
+    if (self->state == ST_READY)
+        for (sub_t *s = self->subs; s; s = s->next) {
+            s_flush_sub(self, s, false);
+            if (!s->active || !s->inhand.n)
+                continue;
+            s_command(self, LGSP_CMD_TOUCH, true);
+            s_frame_str(self, s->topic, true);
+            s_frame_str(self, s->group, true);
+            size_t left = s->inhand.n;
+            for (size_t i = 0; i < s->inhand.cap && left; i++)
+                if (s->inhand.keys[i])
+                    s_frame_u64(self, s->inhand.keys[i] - 1, --left > 0);
+        }
+    s_pump(self, 0);
+    return 0;
 }
 
 /* ---- public: operators ------------------------------------------------- */

@@ -275,8 +275,9 @@ static void s_set_acked(group_t *self, uint64_t offset)
         s_advance(self);
 }
 
-/* A delivery came back unacknowledged. */
-static void s_return(group_t *self, uint64_t offset, const char *reason)
+/* A delivery came back unacknowledged; `dead`: refused for good (REJECT),
+ * dead-lettered whatever attempts are left. */
+static void s_return(group_t *self, uint64_t offset, const char *reason, bool dead)
 {
     slot_t *s = s_slot(self, offset);
     s_unlink(self, offset);
@@ -285,7 +286,7 @@ static void s_return(group_t *self, uint64_t offset, const char *reason)
         free(s->reason);
         s->reason = strdup(reason);
     }
-    if (s->attempts >= self->max_attempts) {
+    if (dead || s->attempts >= self->max_attempts) {
         if (self->ndead == self->deadcap) {
             size_t ncap = self->deadcap ? self->deadcap * 2 : 16;
             group_dead_t *n = realloc(self->dead, ncap * sizeof *n);
@@ -464,7 +465,26 @@ int group_nack(group_t *self, uint64_t offset, uint32_t sub, const char *reason)
 {
     if (!s_in_flight_to(self, offset, sub))
         return 0;
-    s_return(self, offset, reason && *reason ? reason : "nack");
+    s_return(self, offset, reason && *reason ? reason : "nack", false);
+    return 1;
+}
+
+int group_reject(group_t *self, uint64_t offset, uint32_t sub, const char *reason)
+{
+    if (!s_in_flight_to(self, offset, sub))
+        return 0;
+    s_return(self, offset, reason && *reason ? reason : "rejected", true);
+    return 1;
+}
+
+int group_touch(group_t *self, uint64_t offset, uint32_t sub, uint64_t deadline_ms)
+{
+    if (!s_in_flight_to(self, offset, sub))
+        return 0;
+    /* To the tail with its new deadline: the list stays in deadline order. */
+    s_unlink(self, offset);
+    s_slot(self, offset)->deadline = deadline_ms;
+    s_link(self, offset);
     return 1;
 }
 
@@ -474,7 +494,7 @@ size_t group_release(group_t *self, uint32_t sub)
     for (uint64_t o = self->head, next; o != NONE; o = next) {
         next = s_slot(self, o)->next;
         if (s_slot(self, o)->sub == sub) {
-            s_return(self, o, "session lost");
+            s_return(self, o, "session lost", false);
             n++;
         }
     }
@@ -487,7 +507,7 @@ size_t group_expire(group_t *self, uint64_t now_ms)
     /* The list is in delivery order, so the earliest deadline is first
      * (up to policy changes, which only delay an expiry by one timeout). */
     while (self->head != NONE && s_slot(self, self->head)->deadline <= now_ms) {
-        s_return(self, self->head, "visibility timeout");
+        s_return(self, self->head, "visibility timeout", false);
         n++;
     }
     return n;

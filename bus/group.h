@@ -73,6 +73,12 @@ uint32_t group_deliver(group_t *self, const group_candidate_t *c, uint64_t keyha
 int group_ack(group_t *self, uint64_t offset, uint32_t sub);
 /* A NACK: the message becomes ready again (or dead). Returns 1 if taken. */
 int group_nack(group_t *self, uint64_t offset, uint32_t sub, const char *reason);
+/* A REJECT: the message is dead-lettered at once, whatever attempts it has
+ * left (the target refused it for good). Returns 1 if taken. */
+int group_reject(group_t *self, uint64_t offset, uint32_t sub, const char *reason);
+/* A TOUCH: subscriber `sub` still works on it; its deadline moves to
+ * deadline_ms (not counted as an attempt). Returns 1 if taken. */
+int group_touch(group_t *self, uint64_t offset, uint32_t sub, uint64_t deadline_ms);
 /* A subscriber left: its messages become ready again (or dead). */
 size_t group_release(group_t *self, uint32_t sub);
 /* Messages whose deadline passed become ready again (or dead). */

@@ -95,6 +95,15 @@ LGSP_EXPORT int lgsp_client_receive(lgsp_client_t *self, lgsp_delivery_t *out, i
  * next receive/flush). */
 LGSP_EXPORT int lgsp_client_ack(lgsp_client_t *self, const lgsp_delivery_t *d);
 LGSP_EXPORT int lgsp_client_nack(lgsp_client_t *self, const lgsp_delivery_t *d, const char *reason);
+/* Refuse a delivery for good: the broker dead-letters it at once to
+ * <topic>.dlq with `reason` (REJECT, docs/protocol.md), whatever attempts
+ * it has left. */
+LGSP_EXPORT int lgsp_client_reject(lgsp_client_t *self, const lgsp_delivery_t *d, const char *reason);
+/* For a consumer whose work on its deliveries takes long (a sink retrying
+ * an outage): tells the broker that every delivery in hand is still being
+ * worked on, so their visibility timeout starts again (TOUCH), and keeps
+ * the session alive (heartbeats). Call it every few hundred ms meanwhile. */
+LGSP_EXPORT int lgsp_client_touch(lgsp_client_t *self);
 
 /* ---- operators ------------------------------------------------------- */
 

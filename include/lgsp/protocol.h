@@ -14,6 +14,8 @@
 #define LGSP_CMD_CREDIT          "CREDIT"
 #define LGSP_CMD_ACK             "ACK"
 #define LGSP_CMD_NACK            "NACK"
+#define LGSP_CMD_REJECT          "REJECT"   /* a NACK that dead-letters at once */
+#define LGSP_CMD_TOUCH           "TOUCH"    /* still working: restart visibility timeouts */
 #define LGSP_CMD_UNSUB           "UNSUB"
 #define LGSP_CMD_BYE             "BYE"
 #define LGSP_CMD_ADMIN           "ADMIN"
@@ -39,7 +41,7 @@
 #define LGSP_MAX_ID          128     /* message ids */
 #define LGSP_MAX_KEY         255     /* partition keys */
 #define LGSP_MAX_HEADERS     16384   /* header JSON */
-#define LGSP_MAX_REASON      1024    /* NACK reason */
+#define LGSP_MAX_REASON      1024    /* NACK / REJECT reason */
 #define LGSP_MAX_PUB_BATCH   1000    /* messages in one PUB */
 #define LGSP_LIVENESS        5       /* heartbeats of silence before a peer is gone */
 

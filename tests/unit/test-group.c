@@ -225,6 +225,60 @@ static void test_window_bounds_memory(void **state)
     group_destroy(&g);
 }
 
+/* REJECT: dead at once on the first attempt, with its reason; a key it held
+ * is free again, the group advances past it, and a reject from another
+ * subscriber (or of an offset not in flight) is ignored. */
+static void test_reject_dead_letters_at_once(void **state)
+{
+    const uint64_t K = 0x42;
+    group_t *g = group_new(0, 5, 1024);
+    group_candidate_t c;
+    assert_int_equal(s_deliver(g, 3, K, 1, 1000), 0);
+    assert_int_equal(s_deliver(g, 3, 0, 1, 1000), 1);
+    assert_int_equal(group_reject(g, 0, 2, "other"), 0);
+    assert_int_equal(group_reject(g, 2, 1, "not in flight"), 0);
+    assert_int_equal(group_reject(g, 0, 1, "ndxp 422: bad envelope"), 1);
+    assert_false(group_key_busy(g, K));
+    group_dead_t d;
+    assert_true(group_take_dead(g, &d));
+    assert_int_equal(d.offset, 0);
+    assert_int_equal(d.attempts, 1);
+    assert_string_equal(d.reason, "ndxp 422: bad envelope");
+    free(d.reason);
+    assert_false(group_take_dead(g, &d));
+    assert_int_equal(group_committed(g), 1);
+    /* Not delivered again; a plain nack still redelivers. */
+    assert_int_equal(group_nack(g, 1, 1, "later"), 1);
+    assert_true(group_next(g, 3, &c));
+    assert_int_equal(c.offset, 1);
+    assert_int_equal(c.attempt, 2);
+    assert_false(group_take_dead(g, &d));
+    group_destroy(&g);
+}
+
+/* TOUCH: a touched delivery keeps its attempt and expires by its new
+ * deadline (the in-flight list stays in deadline order); a touch from
+ * another subscriber is ignored. */
+static void test_touch_moves_deadline(void **state)
+{
+    group_t *g = group_new(0, 5, 1024);
+    s_deliver(g, 2, 0, 1, 100);   /* offset 0 */
+    s_deliver(g, 2, 0, 1, 200);   /* offset 1 */
+    assert_int_equal(group_touch(g, 0, 2, 300), 0);
+    assert_int_equal(group_touch(g, 0, 1, 300), 1);
+    assert_int_equal(group_expire(g, 250), 1);   /* offset 1 only */
+    group_candidate_t c;
+    assert_true(group_next(g, 2, &c));
+    assert_int_equal(c.offset, 1);
+    assert_int_equal(group_in_flight(g), 1);
+    assert_int_equal(group_expire(g, 299), 0);
+    assert_int_equal(group_expire(g, 300), 1);   /* offset 0 now */
+    assert_true(group_next(g, 2, &c));
+    assert_int_equal(c.offset, 0);
+    assert_int_equal(c.attempt, 2);
+    group_destroy(&g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -236,6 +290,8 @@ int main(void)
         cmocka_unit_test(test_gap_skip_and_retention),
         cmocka_unit_test(test_restore_resumes),
         cmocka_unit_test(test_window_bounds_memory),
+        cmocka_unit_test(test_reject_dead_letters_at_once),
+        cmocka_unit_test(test_touch_moves_deadline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
