@@ -25,6 +25,7 @@
 #include "lgsp/client.h"
 #include "lgsp/protocol.h"
 #include "lgsp_certs.h"
+#include "lgsp_er.h"
 #include "lgsp_map.h"
 
 #ifndef LGSP_VERSION
@@ -1560,6 +1561,25 @@ static int s_cmd_certs(common_t *c, int argc, char **argv)
     return lgsp_certs_main(argc, argv);
 }
 
+/* dedup, explain, decide: entity resolution lives in lgsp_er.c (no bus). */
+static int s_cmd_dedup(common_t *c, int argc, char **argv)
+{
+    (void) c;
+    return lgsp_dedup_main(argc, argv);
+}
+
+static int s_cmd_explain(common_t *c, int argc, char **argv)
+{
+    (void) c;
+    return lgsp_explain_main(argc, argv);
+}
+
+static int s_cmd_decide(common_t *c, int argc, char **argv)
+{
+    (void) c;
+    return lgsp_decide_main(argc, argv);
+}
+
 /* ---- main -------------------------------------------------------------- */
 
 typedef struct {
@@ -1578,6 +1598,9 @@ static const command_t s_commands[] = {
     { "keygen", s_cmd_keygen, s_keygen_usage, "make a Curve keypair" },
     { "map", s_cmd_map, lgsp_map_usage, "dry-run a mapping file over an input file (no bus)" },
     { "certs", s_cmd_certs, lgsp_certs_usage, "make a test CA, NDXP TLS certificates and signing key" },
+    { "dedup", s_cmd_dedup, lgsp_dedup_usage, "entity resolution over files: entities, review queue, quality" },
+    { "explain", s_cmd_explain, lgsp_explain_usage, "the match-weight waterfall of two records" },
+    { "decide", s_cmd_decide, lgsp_decide_usage, "manual link / unlink of two records, kept in the store" },
 };
 
 static void s_usage(FILE *out)
