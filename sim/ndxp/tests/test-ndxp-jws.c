@@ -262,6 +262,14 @@ static void test_shape(void **state)
     json_object_set_new(m, "protected", json_string(p));
     free(p);
     s_expect(f, m, 400, "header");
+    /* a member given twice (which one would count?) */
+    char *h2 = s_header(f, NULL, NULL);
+    size_t n = strlen(h2);
+    h2[n - 1] = 0;                      /* drop the closing brace */
+    char dup[1024];
+    snprintf(dup, sizeof dup, "%s,\"alg\":\"none\"}", h2);
+    free(h2);
+    s_expect(f, s_jws(f->key, dup, "{}"), 400, "header");
     json_decref(good);
 }
 
