@@ -58,6 +58,12 @@ long er_data_add_json(er_data_t *self, const json_t *rec, char *err, size_t errl
 long er_data_load_file(er_data_t *self, const char *path, int threads,
                        void (*bad)(const char *pos, const char *why, void *ctx), void *ctx,
                        char *err, size_t errlen);
+/* Adds a record from the JSON er_data_values_json made ({"id", "source",
+ * "updated", "values": {field: text}}): what erstore keeps and streaming
+ * compares against. Returns the index, or -1 with err. */
+long er_data_add_values(er_data_t *self, const json_t *values, char *err, size_t errlen);
+/* Forgets every record (keeps the memory): streaming reuses one er_data. */
+void er_data_clear(er_data_t *self);
 size_t er_data_count(const er_data_t *self);
 const char *er_data_id(const er_data_t *self, size_t i);       /* "source:record id" */
 const char *er_data_source(const er_data_t *self, size_t i);

@@ -389,6 +389,53 @@ json_t *er_data_values_json(const er_data_t *self, size_t i)
     return o;
 }
 
+long er_data_add_values(er_data_t *self, const json_t *o, char *err, size_t errlen)
+{
+    const er_spec_t *s = self->spec;
+    const char *id = json_string_value(json_object_get(o, "id"));
+    const char *src = json_string_value(json_object_get(o, "source"));
+    const char *upd = json_string_value(json_object_get(o, "updated"));
+    const json_t *vals = json_object_get(o, "values");
+    if (!id || !*id || strchr(id, ' ') || !src || !*src || (vals && !json_is_object(vals))) {
+        snprintf(err, errlen, "values: needs id (no spaces), source and a values object");
+        return -1;
+    }
+    long i = s_new_record(self);
+    self->id[i] = s_text(self, id, strlen(id));
+    self->source[i] = s_text(self, src, strlen(src));
+    if (upd && *upd)
+        self->updated[i] = s_text(self, upd, strlen(upd));
+    for (size_t f = 0; f < s->nfields; f++) {
+        const json_t *v = json_object_get(vals, s->fields[f].name);
+        const char *why = NULL;
+        if (!json_is_string(v))
+            continue;
+        /* the values are normalised already: dates are ISO whatever the
+         * field's CSV date_format said */
+        er_field_t *fd = (er_field_t *) &s->fields[f];
+        char *fmt = fd->date_format;
+        fd->date_format = NULL;
+        int rc = s_set(self, (size_t) i, f, json_string_value(v), json_string_length(v), &why);
+        fd->date_format = fmt;
+        if (rc) {
+            snprintf(err, errlen, "record %s: %s: %s", id, s->fields[f].name, why);
+            return -1;
+        }
+    }
+    free(self->index);
+    self->index = NULL;
+    return i;
+}
+
+void er_data_clear(er_data_t *self)
+{
+    self->n = 0;
+    self->text_len = 1;
+    self->ncps = 0;
+    free(self->index);
+    self->index = NULL;
+}
+
 /* Appends src's records to d (same spec), rebasing offsets. */
 static void s_append(er_data_t *d, const er_data_t *src)
 {
