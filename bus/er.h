@@ -42,6 +42,9 @@ const char *er_spec_field_name(const er_spec_t *spec, size_t i);
 /* Overrides where field `name` is read from in CSV input ("--column
  * birth_date=DOB"): 0, or -1 for an unknown field. */
 int er_spec_set_column(er_spec_t *spec, const char *field, const char *column, const char *date_format);
+/* Names the source of every record read ("--source NAME"): CSV rows without
+ * a source column take it, and it wins over the spec's record: source:. */
+void er_spec_set_source(er_spec_t *spec, const char *name);
 
 /* ---- records -------------------------------------------------------- */
 
@@ -144,6 +147,9 @@ bool er_run_is_candidate(const er_run_t *self, uint32_t a, uint32_t b);
 /* The golden record of cluster c by the spec's survivorship rules: every
  * field {"value", "source", "record"}. */
 json_t *er_run_golden(const er_run_t *self, uint32_t c);
+/* The same for records mem[0..n) of data (indices; ties: the earlier one):
+ * the streaming stage's golden record of one entity. */
+json_t *er_golden(const er_data_t *data, const uint32_t *mem, size_t n);
 
 /* ---- streaming (one record at a time, against the store) ------------ */
 

@@ -591,3 +591,9 @@ int er_spec_set_column(er_spec_t *spec, const char *field, const char *column, c
     *col = strdup(column);
     return 0;
 }
+
+void er_spec_set_source(er_spec_t *spec, const char *name)
+{
+    free(spec->source_const);
+    spec->source_const = strdup(name);
+}

@@ -92,9 +92,9 @@ static er_spec_t *s_spec(s_common_t *o)
         }
         free(c);
     }
-    if (o->source && er_spec_set_column(spec, "source", o->source, NULL) == 0) {
-        /* --source NAME names the source of CSV rows that have no source column */
-    }
+    /* --source NAME names the source of CSV rows that have no source column */
+    if (o->source)
+        er_spec_set_source(spec, o->source);
     return spec;
 }
 
