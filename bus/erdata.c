@@ -569,7 +569,7 @@ static long s_load_csv(er_data_t *d, const char *data, size_t len, s_report_t *r
         rc = -1;
     }
     int r;
-    while (!rc && (r = csvread_next(c)) != CSVREAD_END) {
+    while (rc >= 0 && (r = csvread_next(c)) != CSVREAD_END) {   /* rc: -1 (a bad header) or rows added */
         rep->line = csvread_line(c);
         if (r == CSVREAD_ERROR) {
             s_bad(rep, "-", "row", csvread_error(c));
