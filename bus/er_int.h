@@ -161,8 +161,10 @@ static inline int er_pattern_level(uint64_t p, size_t c) { return (int) ((p >> (
 double er_weight(const er_model_t *m, const er_data_t *d, size_t a, size_t b, uint64_t pattern);
 void er_model_finish(er_model_t *m);       /* w, prior_w, thresholds from m, u, lambda */
 /* Trains: u from random pairs of d, then EM over the candidate patterns. */
-int er_model_train(er_model_t *m, const er_data_t *d, const uint64_t *pairs, const uint64_t *patterns,
-                   size_t npairs, size_t u_pairs, int threads, char *err, size_t errlen);
+/* rkeys: rule r's key of record i at [r * n + i] as blocking computed
+ * them, or NULL (computed again). */
+int er_model_train(er_model_t *m, const er_data_t *d, const uint64_t *rkeys, const uint64_t *pairs,
+                   const uint64_t *patterns, size_t npairs, size_t u_pairs, int threads, char *err, size_t errlen);
 /* The key of blocking rule r for record i (0: a part is absent). */
 uint64_t er_rule_key(const er_data_t *d, size_t i, size_t r);
 

@@ -209,6 +209,7 @@ void er_block_keys(const er_data_t *data, size_t i, void (*cb)(const void *key, 
 typedef struct {
     const er_data_t *d;
     size_t r0, r1;            /* rules [r0, r1) */
+    uint64_t *rkeys;          /* rule r's key of record i at [r * n + i], kept for training */
     uint64_t *pairs;
     size_t n, cap;
     size_t capped;
@@ -234,6 +235,7 @@ static void *s_block_rules(void *arg)
         size_t n = 0;
         for (size_t i = 0; i < d->n; i++) {
             uint64_t k = er_rule_key(d, i, r);
+            j->rkeys[r * d->n + i] = k;
             if (k)
                 kr[n++] = (s_kr_t){k, (uint32_t) i};
         }
@@ -524,9 +526,12 @@ er_run_t *er_run_batch(er_data_t *data, er_model_t *model, const er_decision_t *
     int bt = threads < (int) s->nrules ? threads : (int) s->nrules;
     s_block_job_t jobs[16];
     pthread_t tid[16];
+    uint64_t *rkeys = malloc(s->nrules * data->n * sizeof *rkeys);
+    if (!rkeys)
+        abort();
     for (int t = 0; t < bt; t++)
         jobs[t] = (s_block_job_t){data, s->nrules * (size_t) t / (size_t) bt, s->nrules * (size_t) (t + 1) / (size_t) bt,
-                                  NULL, 0, 0, 0};
+                                  rkeys, NULL, 0, 0, 0};
     for (int t = 1; t < bt; t++)
         pthread_create(&tid[t], NULL, s_block_rules, &jobs[t]);
     s_block_rules(&jobs[0]);
@@ -561,13 +566,15 @@ er_run_t *er_run_batch(er_data_t *data, er_model_t *model, const er_decision_t *
     double t1 = s_now();
     if (opt && opt->estimate) {
         PROGRESS("training", 0);
-        if (er_model_train(model, data, r->pairs, r->patterns, r->npairs, opt->u_pairs ? opt->u_pairs : s->u_pairs, threads,
+        if (er_model_train(model, data, rkeys, r->pairs, r->patterns, r->npairs, opt->u_pairs ? opt->u_pairs : s->u_pairs, threads,
                            err, errlen)) {
+            free(rkeys);
             er_run_destroy(&r);
             return NULL;
         }
         r->stats.em_iterations = (size_t) model->em_iterations;
     }
+    free(rkeys);
     r->stats.seconds_train = s_now() - t1;
     PROGRESS("scoring", 0);
     r->weights = malloc((r->npairs ? r->npairs : 1) * sizeof *r->weights);
@@ -684,6 +691,27 @@ json_t *er_run_golden(const er_run_t *self, uint32_t c)
         long best = -1;
         for (size_t k = 0; k < n; k++)
             if (er_val(d, mem[k], f)->h && (best < 0 || s_better(d, f, mem[k], (uint32_t) best) > 0))
+                best = mem[k];
+        if (best >= 0)
+            json_object_set_new(g, s->fields[f].name,
+                                json_pack("{s:s, s:s, s:s}", "value", er_data_value(d, (size_t) best, f), "source",
+                                          er_data_source(d, (size_t) best), "record", er_data_id(d, (size_t) best)));
+    }
+    return g;
+}
+
+/* The same survivorship over any records of an er_data: the streaming stage
+ * (adapters/resolve) loads one entity's members and asks for its golden
+ * record. Ties go to the earlier index, so load members in a stable order. */
+json_t *er_golden(const er_data_t *d, const uint32_t *mem, size_t n)
+{
+    const er_spec_t *s = d->spec;
+    json_t *g = json_object();
+    for (size_t f = 0; f < s->nfields; f++) {
+        long best = -1;
+        for (size_t k = 0; k < n; k++)
+            if (mem[k] < d->n && er_val(d, mem[k], f)->h &&
+                (best < 0 || s_better(d, f, mem[k], (uint32_t) best) > 0))
                 best = mem[k];
         if (best >= 0)
             json_object_set_new(g, s->fields[f].name,

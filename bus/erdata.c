@@ -27,6 +27,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <utf8proc.h>
+
 #include "er_int.h"
 #include "vntext.h"
 #include "../adapters/file-drop/csvread.h"
@@ -163,6 +165,23 @@ static int s_date_form(const char *fmt, const char *s, char *out)
     return ercmp_date_parse(out, &dt);
 }
 
+/* er_hash of the lower-cased UTF-8 text s (valid, NFC). */
+static uint64_t s_lower_hash(const char *s, size_t len)
+{
+    char buf[512];
+    size_t o = 0;
+    utf8proc_ssize_t at = 0;
+    while ((size_t) at < len && o + 4 < sizeof buf) {
+        utf8proc_int32_t c;
+        utf8proc_ssize_t n = utf8proc_iterate((const utf8proc_uint8_t *) s + at, (utf8proc_ssize_t) len - at, &c);
+        if (n <= 0)
+            break;
+        at += n;
+        o += (size_t) utf8proc_encode_char(utf8proc_tolower(c), (utf8proc_uint8_t *) buf + o);
+    }
+    return er_hash(buf, o);
+}
+
 /* Sets field f of record i from raw text. Returns 0, or -1 with why. */
 static int s_set(er_data_t *d, size_t i, size_t f, const char *raw, size_t len, const char **why)
 {
@@ -179,7 +198,14 @@ static int s_set(er_data_t *d, size_t i, size_t f, const char *raw, size_t len, 
     case ER_T_NAME:
     case ER_T_TEXT: {
         char *nfc = NULL, *fold = NULL, *key = NULL;
-        if (vntext_nfc(raw, len, &nfc, &bad)) {
+        /* Canonical records are NFC already: the quick check spares a copy
+         * through utf8proc for almost every name. */
+        bool quick = vntext_nfc_quick(raw, len);
+        if (quick) {
+            nfc = malloc(len + 1);
+            memcpy(nfc, raw, len);
+            nfc[len] = '\0';
+        } else if (vntext_nfc(raw, len, &nfc, &bad)) {
             *why = "not valid UTF-8";
             return -1;
         }
@@ -194,12 +220,15 @@ static int s_set(er_data_t *d, size_t i, size_t f, const char *raw, size_t len, 
         while (o && nfc[o - 1] == ' ')
             o--;
         nfc[o] = '\0';
-        if (o == 0 || vntext_fold(nfc, o, &fold, &bad) || vntext_key(nfc, o, &key, &bad)) {
+        if (o == 0 || (!quick && vntext_fold(nfc, o, &fold, &bad)) || vntext_key(nfc, o, &key, &bad)) {
             free(nfc), free(fold), free(key);
             return 0;
         }
         v->text = s_text(d, nfc, o);
-        v->h = er_hash(fold, strlen(fold));
+        /* "exact" is the case-folded NFC. For text the quick check passed
+         * (Latin and precomposed Vietnamese letters) folding is lower-casing
+         * each code point, done here without a copy. */
+        v->h = quick ? s_lower_hash(nfc, o) : er_hash(fold, strlen(fold));
         size_t kl = strlen(key);
         v->hk = er_hash(key, kl);
         if (fd->type == ER_T_NAME) {

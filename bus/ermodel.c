@@ -414,8 +414,8 @@ static int s_em(const er_spec_t *s, const er_model_t *m, const uint64_t *pattern
     return it;
 }
 
-int er_model_train(er_model_t *m, const er_data_t *d, const uint64_t *pairs, const uint64_t *patterns,
-                   size_t npairs, size_t u_pairs, int threads, char *err, size_t errlen)
+int er_model_train(er_model_t *m, const er_data_t *d, const uint64_t *rkeys, const uint64_t *pairs,
+                   const uint64_t *patterns, size_t npairs, size_t u_pairs, int threads, char *err, size_t errlen)
 {
     const er_spec_t *s = m->spec;
     if (d->n < 2 || npairs == 0) {
@@ -468,8 +468,8 @@ int er_model_train(er_model_t *m, const er_data_t *d, const uint64_t *pairs, con
         size_t n = 0;
         for (size_t k = 0; k < npairs; k++) {
             uint32_t a = (uint32_t) (pairs[k] >> 32), b = (uint32_t) pairs[k];
-            uint64_t ka = er_rule_key(d, a, r);
-            if (ka && ka == er_rule_key(d, b, r))
+            uint64_t ka = rkeys ? rkeys[r * d->n + a] : er_rule_key(d, a, r);
+            if (ka && ka == (rkeys ? rkeys[r * d->n + b] : er_rule_key(d, b, r)))
                 sub[n++] = patterns[k] | blocked;
         }
         if (n == 0)
