@@ -110,8 +110,8 @@ typedef struct {
     uint64_t h;          /* hash of the normalised value; 0 = absent */
     uint64_t hk;         /* names and text: hash of the matching key; else = h */
     uint32_t text;       /* offset of the value (UTF-8, NUL-terminated) in the text pool */
-    uint32_t cp;         /* names: offset of the key's code points in the code point pool */
-    uint16_t ncp;
+    uint32_t cp;         /* names: offset of the matching key (UTF-8) in the text pool */
+    uint16_t ncp;        /* its length in bytes */
     ercmp_date_t date;   /* dates */
 } er_val_t;
 
@@ -121,7 +121,6 @@ struct er_data {
     er_val_t *vals;                  /* n * nfields */
     uint32_t *id, *source, *updated; /* offsets in the text pool (updated: 0 = none) */
     char     *text;   size_t text_len, text_cap;
-    uint32_t *cps;    size_t ncps, cps_cap;
     /* id -> index, built on first er_data_find */
     uint32_t *index;  size_t index_cap;
     /* term frequencies of name keys per comparison with tf: built by the model */

@@ -98,25 +98,13 @@ static void s_radix_kr(s_kr_t *a, size_t n)
 
 /* ---- blocking keys ---- */
 
-/* The name's key as bytes (ASCII letters mostly) and its parts. */
+/* The name's matching key (UTF-8) into out. */
 static size_t s_key_text(const er_data_t *d, const er_val_t *v, char *out, size_t cap)
 {
-    size_t o = 0;
-    for (size_t k = 0; k < v->ncp && o + 4 < cap; k++) {
-        uint32_t c = d->cps[v->cp + k];
-        if (c < 0x80)
-            out[o++] = (char) c;
-        else if (c < 0x800) {
-            out[o++] = (char) (0xC0 | c >> 6);
-            out[o++] = (char) (0x80 | (c & 0x3F));
-        } else {
-            out[o++] = (char) (0xE0 | c >> 12);
-            out[o++] = (char) (0x80 | ((c >> 6) & 0x3F));
-            out[o++] = (char) (0x80 | (c & 0x3F));
-        }
-    }
-    out[o] = '\0';
-    return o;
+    size_t n = v->ncp < cap ? v->ncp : cap - 1;
+    memcpy(out, d->text + v->cp, n);
+    out[n] = '\0';
+    return n;
 }
 
 static int s_cmpstr(const void *a, const void *b)
@@ -720,3 +708,8 @@ json_t *er_golden(const er_data_t *d, const uint32_t *mem, size_t n)
     }
     return g;
 }
+
+/* What the streaming stage needs of the spec to block and cluster as a
+ * batch run does. */
+size_t er_spec_max_block(const er_spec_t *spec) { return spec->max_block; }
+size_t er_spec_max_cluster(const er_spec_t *spec) { return spec->max_cluster; }

@@ -72,7 +72,7 @@ void er_data_destroy(er_data_t **self_p)
     if (!d)
         return;
     free(d->vals), free(d->id), free(d->source), free(d->updated);
-    free(d->text), free(d->cps), free(d->index);
+    free(d->text), free(d->index);
     free(d);
     *self_p = NULL;
 }
@@ -94,23 +94,6 @@ static uint32_t s_text(er_data_t *d, const char *s, size_t len)
     memcpy(d->text + off, s, len);
     d->text[off + len] = '\0';
     d->text_len += len + 1;
-    return off;
-}
-
-static uint32_t s_cps(er_data_t *d, const uint32_t *cp, size_t n)
-{
-    if (d->ncps + n > d->cps_cap) {
-        size_t cap = d->cps_cap ? d->cps_cap : 1 << 16;
-        while (d->ncps + n > cap)
-            cap *= 2;
-        d->cps = realloc(d->cps, cap * sizeof *d->cps);
-        if (!d->cps)
-            abort();
-        d->cps_cap = cap;
-    }
-    uint32_t off = (uint32_t) d->ncps;
-    memcpy(d->cps + off, cp, n * sizeof *cp);
-    d->ncps += n;
     return off;
 }
 
@@ -232,14 +215,13 @@ static int s_set(er_data_t *d, size_t i, size_t f, const char *raw, size_t len, 
         size_t kl = strlen(key);
         v->hk = er_hash(key, kl);
         if (fd->type == ER_T_NAME) {
-            uint32_t cp[128];
-            size_t n = ercmp_decode(key, kl, cp, 128);
-            if (n == (size_t) -1)
-                n = 0;
-            if (n > 128)
-                n = 128;
-            v->cp = s_cps(d, cp, n);
-            v->ncp = (uint16_t) n;
+            /* the key's bytes; comparisons decode them to code points on
+             * the stack (code point arrays for 3 M records x 4 names would
+             * cost 0.8 GB) */
+            if (kl > 400)
+                kl = 400;
+            v->cp = s_text(d, key, kl);
+            v->ncp = (uint16_t) kl;
         }
         free(nfc), free(fold), free(key);
         return 0;
@@ -460,7 +442,6 @@ void er_data_clear(er_data_t *self)
 {
     self->n = 0;
     self->text_len = 1;
-    self->ncps = 0;
     free(self->index);
     self->index = NULL;
 }
@@ -469,21 +450,19 @@ void er_data_clear(er_data_t *self)
 static void s_append(er_data_t *d, const er_data_t *src)
 {
     size_t nf = d->spec->nfields;
-    uint32_t tbase = (uint32_t) d->text_len - 1, cbase = (uint32_t) d->ncps;
+    uint32_t tbase = (uint32_t) d->text_len - 1;
     /* text: src's pool minus its leading NUL */
     if (src->text_len > 1) {
         uint32_t off = s_text(d, src->text + 1, src->text_len - 2);   /* adds the final NUL itself */
         (void) off;
     }
-    if (src->ncps)
-        s_cps(d, src->cps, src->ncps);
     for (size_t i = 0; i < src->n; i++) {
         long k = s_new_record(d);
         for (size_t f = 0; f < nf; f++) {
             er_val_t v = src->vals[i * nf + f];
             if (v.h) {
                 v.text += tbase;
-                v.cp += cbase;
+                v.cp = v.ncp ? v.cp + tbase : 0;
             }
             d->vals[(size_t) k * nf + f] = v;
         }
@@ -519,8 +498,17 @@ static void *s_parse_lines(void *arg)
 {
     s_job_t *j = arg;
     s_report_t rep = {j->bad ? s_locked_bad : NULL, j, j->file, j->first_line};
-    const char *p = j->begin;
+    const char *p = j->begin, *kept = j->begin;
+    uintptr_t page = (uintptr_t) sysconf(_SC_PAGESIZE);
     while (p < j->end) {
+        /* The file is mapped: pages read stay in the resident set until
+         * unmapped, and a 3 GB input would count 3 GB. Drop what is done. */
+        if (p - kept >= (64 << 20)) {
+            uintptr_t a = ((uintptr_t) kept + page - 1) & ~(page - 1), e = (uintptr_t) p & ~(page - 1);
+            if (e > a)
+                madvise((void *) a, e - a, MADV_DONTNEED);
+            kept = p;
+        }
         const char *nl = memchr(p, '\n', (size_t) (j->end - p));
         const char *e = nl ? nl : j->end;
         if (e > p && !(e - p == 1 && *p == '\r')) {

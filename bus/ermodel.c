@@ -38,13 +38,16 @@ static int s_name_level(const er_comp_t *c, const er_data_t *d, const er_val_t *
         return 0;
     if (a->hk == b->hk)
         return 1;
-    const uint32_t *ca = d->cps + a->cp, *cb = d->cps + b->cp;
-    double jw = ercmp_jaro_winkler(ca, a->ncp, cb, b->ncp);
+    uint32_t ca[128], cb[128];
+    size_t na = ercmp_decode(d->text + a->cp, a->ncp, ca, 128), nb = ercmp_decode(d->text + b->cp, b->ncp, cb, 128);
+    na = na > 128 ? (na == (size_t) -1 ? 0 : 128) : na;
+    nb = nb > 128 ? (nb == (size_t) -1 ? 0 : 128) : nb;
+    double jw = ercmp_jaro_winkler(ca, na, cb, nb);
     if (jw >= c->jw_high)
         return 3;
     /* the same parts in another order have the same length: only then is
      * the (costlier) part-by-part comparison worth making */
-    if (a->ncp == b->ncp && ercmp_tokens_jw(ca, a->ncp, cb, b->ncp) >= 0.999)
+    if (na == nb && ercmp_tokens_jw(ca, na, cb, nb) >= 0.999)
         return 2;
     return jw >= c->jw_low ? 4 : 5;
 }
