@@ -544,6 +544,13 @@ static size_t s_finish(ndxp_t *self, xfer_t *x, CURLcode cc, const lgsp_message_
     char why[300];
     long status = 0;
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_off_t conn_us = 0, total_us = 0;
+    curl_easy_getinfo(x->easy, CURLINFO_APPCONNECT_TIME_T, &conn_us);
+    curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME_T, &total_us);
+    self->host->log(self->a, LGSP_LOG_DEBUG, "request of %zu messages (%zu bytes): %s %ld in %" PRIu64
+                    " ms (TLS set-up %" PRIu64 " ms, %" PRIu64 " ms since started)", x->n, x->body.len,
+                    cc == CURLE_OK ? "HTTP" : curl_easy_strerror(cc), status, (uint64_t) total_us / 1000,
+                    (uint64_t) conn_us / 1000, s_mono_ms() - x->started_ms);
     if (cc != CURLE_OK) {
         snprintf(why, sizeof why, "%s", curl_easy_strerror(cc));
         if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE
@@ -632,6 +639,10 @@ static int s_deliver(void *arg, lgsp_adapter_t *a, const lgsp_message_t *msgs, s
             }
             left -= before - self->qlen - x->n;   /* messages that cannot become a JWS */
             busy += (size_t) r;
+            /* On the wire at once, while the next request is being signed. */
+            int running = 0;
+            if (r > 0)
+                curl_multi_perform(self->multi, &running);
         }
         s_state(self);
         if (busy) {

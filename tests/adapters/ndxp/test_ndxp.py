@@ -124,6 +124,14 @@ def check_store(sim, published, d=None):
     return missing, dups, bad
 
 
+def finish(d, sim=None):
+    """Stops lgspd: a clean exit (0), no sanitizer report in its log."""
+    rc = d.stop()
+    log = d.log_tail(100000)
+    if rc != 0 or "Sanitizer" in log or "runtime error:" in log:
+        fail("lgspd exited with %r or a sanitizer spoke" % rc, d, sim)
+
+
 def lgspd(w, adapters, **kw):
     return harness.Lgspd(w, adapters=adapters, **kw)
 
@@ -157,6 +165,7 @@ def t_basic():
             time.sleep(1)
             if len(sim.messages()) != 600:
                 fail("a republished record reached NDXP twice", d, sim)
+            finish(d, sim)
     print("basic: 600 records forwarded once each over mTLS, signatures verified")
 
 
@@ -182,9 +191,11 @@ def t_wrong_ca():
             if "certificate" not in health.lower() and "ssl" not in health.lower():
                 fail("/health does not say why: %s" % health[:800], d, sim)
             print("simulator stats:", json.dumps(st)[:200])
+            finish(d, sim)
         # The fix: the right CA; the kept backlog goes through.
         with lgspd(w, [sink_adapter(sim, certs, TOPIC)]) as d:
             wait_for(lambda: len(sim.messages()) == 20, 60, "the kept records after the fix", d, sim)
+            finish(d, sim)
     print("wrong_ca: refused, nothing sent or dead-lettered; delivered after the fix")
 
 
@@ -220,6 +231,7 @@ def t_reject_replay():
                 fail("after replay: missing %d dups %d bad %d" % (len(missing), len(dups), len(badsha)), d, sim)
             if dlq_entries(d):
                 fail("dead letters left after the replay", d, sim)
+            finish(d, sim)
     print("reject_replay: 30 rejected -> DLQ at the first attempt with NDXP's reason; replayed and accepted")
 
 
@@ -246,6 +258,8 @@ def t_kill9(n=100000, outage=20, seed=None):
 
             def kill_now():
                 nonlocal kills
+                print("  kill -9 #%d at %.1f s: NDXP holds %d" % (kills + 1, time.monotonic() - t0,
+                                                               sim.stats().get("stored", 0)), flush=True)
                 d.kill9()
                 kills += 1
                 d.start()
@@ -262,6 +276,8 @@ def t_kill9(n=100000, outage=20, seed=None):
             time.sleep(rnd.uniform(1.0, max(1.5, outage * 0.6)))
             kill_now()
             time.sleep(max(0.0, out_start + outage - time.monotonic()))
+            print("  outage over at %.1f s: NDXP holds %d of %d" % (time.monotonic() - t0, sim.stats().get("stored", 0), n),
+                  flush=True)
             # After the outage: a kill while the backlog drains.
             time.sleep(rnd.uniform(0.5, 2.0))
             kill_now()
@@ -292,6 +308,7 @@ def t_kill9(n=100000, outage=20, seed=None):
             missing, dups, bad = check_store(sim, published, d)
             if missing or dups or bad:
                 fail("final: missing %d dups %d bad %d" % (len(missing), len(dups), len(bad)), d, sim)
+            finish(d, sim)
         finally:
             d.stop()
             d.kill9()
