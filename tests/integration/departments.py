@@ -40,6 +40,11 @@ DEFAULT_PORTS = {"control": 18600, "qn-population": 18601, "dn-population": 1860
                  "dn-land": 18604, "dn-civil": 18606}
 DEFAULT_DROP = "/var/lib/lgsp/drop"
 DEFAULT_WEBHOOK_PORT = 18680
+# The NDXP sinks (config/departments.yaml): the simulator's port and the certificates' folder.
+DEFAULT_NDXP_PORT = 18610
+DEFAULT_NDXP_CERTS = "/etc/lgsp/ndxp/"
+NDXP_TOPICS = {"ndxp-person": "canonical.person", "ndxp-land-parcel": "canonical.land_parcel",
+               "ndxp-civil-event": "canonical.civil_event"}
 
 
 def tool(env, name, *rel):
@@ -256,10 +261,23 @@ def verify_source(world, system, msgs):
     return problems
 
 
-def render(template, sim, webhook_port, drop_root):
+def ndxputil():
+    """tests/adapters/ndxp/ndxputil.py: the NDXP simulator and `lgsp certs`."""
+    import sys
+    d = os.path.join(ROOT, "tests", "adapters", "ndxp")
+    if d not in sys.path:
+        sys.path.insert(0, d)
+    import ndxputil as m
+    return m
+
+
+def render(template, sim, webhook_port, drop_root, ndxp=None):
     """config/departments.yaml with lgsp-sim's real ports and folders in place
-    of its default ones."""
+    of its default ones (and the NDXP simulator's: (port, certificates folder))."""
     text = template
+    if ndxp:
+        text = text.replace("127.0.0.1:%d/" % DEFAULT_NDXP_PORT, "127.0.0.1:%d/" % ndxp[0])
+        text = text.replace(DEFAULT_NDXP_CERTS, ndxp[1].rstrip("/") + "/")
     for name, port in DEFAULT_PORTS.items():
         if name in sim.where:
             real = sim.port(name)
@@ -284,8 +302,10 @@ class Departments:
     """gen + sim + lgspd with the six adapters, in `work`."""
 
     def __init__(self, work, scale=0.01, seed=1, systems=None, sim_settings=None,
-                 lgspd_args=None):
+                 lgspd_args=None, ndxp=False):
         self.work = work
+        self.ndxp = ndxp               # forward the canonical topics to an NDXP simulator
+        self.ndxp_sim = None
         self.scale = scale
         self.seed = seed
         self.systems = systems or SYSTEMS
@@ -313,10 +333,16 @@ class Departments:
         self.sim = Sim(self.world, self.simdir,
                        webhook="http://127.0.0.1:%d/hook/dn-civil" % hook_port if "dn-civil" in only else None,
                        only=only, settings=self.sim_settings)
+        ndxp = None
+        if self.ndxp:
+            nu = ndxputil()
+            certs = nu.make_certs(os.path.join(self.work, "ndxp-certs"))
+            self.ndxp_sim = nu.Sim(self.work, certs).start()
+            ndxp = (self.ndxp_sim.port, os.path.join(self.work, "ndxp-certs"))
         with open(template_path()) as f:
-            text = render(f.read(), self.sim, hook_port, self.simdir)
+            text = render(f.read(), self.sim, hook_port, self.simdir, ndxp)
         section = adapters_section(text)
-        if set(self.systems) != set(SYSTEMS):
+        if set(self.systems) != set(SYSTEMS) or not self.ndxp:
             section = self._only(section)
         args = dict(map_size="8GiB", log_level="info")
         args.update(self.lgspd_args)
@@ -340,6 +366,8 @@ class Departments:
         import yaml
         doc = yaml.safe_load(section)
         keep = set(self.systems) | {"map-" + s for s in self.systems}
+        if self.ndxp:
+            keep |= set(NDXP_TOPICS)
         doc["adapters"] = [a for a in doc["adapters"] if a["name"] in keep]
         return "adapters: " + json.dumps(doc["adapters"], ensure_ascii=False) + "\n"
 
@@ -430,6 +458,52 @@ class Departments:
                 out[s]["quarantined"][rid] = m.headers.get("lgsp-reason", "").split("\n")
         return out
 
+    def _ndxp_lag(self):
+        """{sink: lag of its group on its canonical topic (None before it joined)}."""
+        _, text = self.d.http("/metrics")
+        lag = {name: None for name in NDXP_TOPICS}
+        for line in text.splitlines():
+            if not line.startswith("lgsp_consumer_lag{"):
+                continue
+            labels = dict(kv.split("=", 1) for kv in line[line.index("{") + 1:line.index("}")].split(","))
+            topic, group = labels.get("topic", "").strip('"'), labels.get("group", "").strip('"')
+            if NDXP_TOPICS.get(group) == topic:
+                lag[group] = float(line.rsplit(" ", 1)[1])
+        return lag
+
+    def wait_forwarded(self, timeout=600):
+        """Waits until every NDXP sink has forwarded all of its canonical topic
+        (its group's lag is 0; a topic nobody published to counts as done)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            lag = self._ndxp_lag()
+            if all(v == 0 or v is None and int(self.d.metric("lgsp_topic_messages", topic=NDXP_TOPICS[g]) or 0) == 0
+                   for g, v in lag.items()):
+                return True
+            time.sleep(0.5)
+        return False
+
+    def ndxp_summary(self):
+        """What the NDXP simulator received, against the canonical topics:
+        {"stored": {message_type: n}, "stats": simulator's counts, "missing": ids
+        of canonical records NDXP does not hold, "twice": ids stored twice,
+        "dead_letters": {topic: n}}."""
+        stored = collections.Counter()
+        ids = collections.Counter()
+        for m in self.ndxp_sim.messages():
+            stored[m["message_type"]] += 1
+            ids[m["message_id"]] += 1
+        want = set()
+        for topic in NDXP_TOPICS.values():
+            for m in harness.read_topic(self.d.endpoint, topic, idle=2.0):
+                want.add(m.id)
+        dead = {}
+        for topic in NDXP_TOPICS.values():
+            dead[topic] = int(self.d.metric("lgsp_topic_messages", topic=topic + ".dlq") or 0)
+        return {"stored": dict(stored), "stats": self.ndxp_sim.stats(),
+                "missing": sorted(want - set(ids)), "twice": sorted(i for i, n in ids.items() if n > 1),
+                "extra": sorted(set(ids) - want), "dead_letters": dead}
+
     def verify(self, result=None, systems=None):
         """Reads each system's raw topic and checks it against the truth
         (verify_source). {system: [what is wrong]}; empty lists = all there."""
@@ -448,6 +522,8 @@ class Departments:
                 self.d.kill9()
         if self.sim:
             self.sim.stop()
+        if self.ndxp_sim:
+            self.ndxp_sim.stop()
         if getattr(self, "simdir", None):
             shutil.rmtree(self.simdir, ignore_errors=True)
 
@@ -479,10 +555,11 @@ def main():
     ap.add_argument("--work", required=True)
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--only", default="", help="comma-separated systems (default all six)")
+    ap.add_argument("--no-ndxp", action="store_true", help="do not forward to the NDXP simulator")
     a = ap.parse_args()
     systems = [s for s in a.only.split(",") if s] or SYSTEMS
     print("generating the world (lgsp-gen --seed %d --scale %g) ..." % (a.seed, a.scale), flush=True)
-    with Departments(a.work, scale=a.scale, seed=a.seed, systems=systems) as dep:
+    with Departments(a.work, scale=a.scale, seed=a.seed, systems=systems, ndxp=not a.no_ndxp) as dep:
         dep.start()
         total = sum(dep.expected().values())
         print("lgsp-sim serves %d records through six protocols; lgspd %s ingests them "
@@ -523,6 +600,25 @@ def main():
             sum(len(m["quarantined"]) for m in ms.values()),
             "" if mapped_all and unhandled == 0 else ", %d NOT HANDLED" % unhandled))
         ok = ok and mapped_all and unhandled == 0
+        if dep.ndxp:
+            t0 = time.monotonic()
+            forwarded = dep.wait_forwarded()
+            ns = dep.ndxp_summary()
+            print("NDXP (lgsp-ndxp-sim at %s; signed JWS over mutual TLS):" % dep.ndxp_sim.url)
+            for t in sorted(ns["stored"]):
+                print("  %-24s %8d records received" % (t, ns["stored"][t]))
+            st = ns["stats"]
+            print("  %d requests, %d accepted, %d duplicates (resends answered by NDXP's idempotency), "
+                  "%d rejected; dead letters: %s" % (st.get("requests", 0), st.get("accepted", 0),
+                                                     st.get("duplicates", 0), st.get("rejected", 0),
+                                                     ", ".join("%s %d" % kv for kv in sorted(ns["dead_letters"].items()))))
+            good = forwarded and not ns["missing"] and not ns["twice"] and not ns["extra"]
+            print("every canonical record at NDXP exactly once: %s%s (%.1f s after the mapping)" % (
+                "YES" if good else "NO",
+                "" if good else " (%d missing, %d twice, %d unknown)" % (len(ns["missing"]), len(ns["twice"]),
+                                                                          len(ns["extra"])),
+                time.monotonic() - t0))
+            ok = ok and good
         _, body = dep.d.http("/health")
         h = json.loads(body)
         bad = [x for x in h.get("adapters", []) if x["status"] != "running"]
