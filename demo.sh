@@ -6,7 +6,10 @@
 #      (REST/JSON, SOAP, XML drop, PostgreSQL, legacy-encoded CSV drop,
 #      webhook), lgspd ingests all six with the adapters of
 #      config/departments.yaml, and the per-source counts in the journal are
-#      compared with the generator's;
+#      compared with the generator's; the mapping stages make the canonical
+#      records and the NDXP connector forwards them (signed, mutual TLS) to the
+#      NDXP simulator (lgsp-ndxp-sim, test certificates from `lgsp certs`):
+#      the summary shows what NDXP received;
 #   2. the bus: 100,000 messages of 1 KiB published while a consumer group
 #      reads them, with throughput, lag and what the journal holds.
 #   ./demo.sh [N] [SCALE]   N messages (default 100000), world scale (default 0.01)
@@ -28,7 +31,7 @@ pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 
-echo "== 1. six department systems -> lgspd (config/departments.yaml)"
+echo "== 1. six department systems -> lgspd (config/departments.yaml) -> NDXP (simulated)"
 LGSPD="$LGSPD" LGSP_GEN="$PWD/build-release/sim/gen/lgsp-gen" \
   LGSP_SIM="$PWD/build-release/sim/servers/lgsp-sim" LGSP_ADAPTER_PATH="$PWD/build-release/adapters" \
   LGSP_SHARED="$PWD/../shared/data" PYTHONPATH="$PWD/tests/integration" \
