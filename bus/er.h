@@ -150,6 +150,10 @@ json_t *er_run_golden(const er_run_t *self, uint32_t c);
 /* The same for records mem[0..n) of data (indices; ties: the earlier one):
  * the streaming stage's golden record of one entity. */
 json_t *er_golden(const er_data_t *data, const uint32_t *mem, size_t n);
+/* The spec's block-size cap and largest cluster (the streaming stage
+ * blocks and clusters as the batch run does). */
+size_t er_spec_max_block(const er_spec_t *spec);
+size_t er_spec_max_cluster(const er_spec_t *spec);
 
 /* ---- streaming (one record at a time, against the store) ------------ */
 
