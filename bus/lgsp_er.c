@@ -441,7 +441,7 @@ static int s_parse_common(int argc, char **argv, s_common_t *o, const char *extr
     snprintf(shortopts, sizeof shortopts, "s:i:c:m:S:j:qh%s", extra_short);
     o->threads = 2;
     int c;
-    optind = 1;
+    optind = 0;         /* glibc: start over, permuting (lgsp stopped at the subcommand with "+") */
     while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
         switch (c) {
         case 's': o->spec_path = optarg; break;
@@ -776,7 +776,7 @@ int lgsp_decide_main(int argc, char **argv)
     const char *store_dir = NULL, *kind = NULL, *who = NULL, *note = "";
     bool history = false;
     int c;
-    optind = 1;
+    optind = 0;         /* glibc: start over, permuting: options may follow the record ids */
     while ((c = getopt_long(argc, argv, "S:k:w:n:Hh", longopts, NULL)) != -1) {
         switch (c) {
         case 'S': store_dir = optarg; break;
