@@ -7,8 +7,10 @@ signatures the simulator verifies.
 basic          records published to canonical.person reach NDXP once each, signed by the
                province (message id, payload sha256, sender, type checked), the backlog drains,
                /health and /metrics show the connector.
-wrong_ca       a connector pinning another CA refuses the simulator's certificate: nothing is
-               sent, nothing dead-lettered, the error is on /health, the backlog is kept.
+wrong_ca       a connector pinning another CA refuses the simulator's certificate, and NDXP
+               refuses a client certificate of another CA (403): nothing is stored or
+               dead-lettered, the error is on /health and in the log, the backlog is kept and
+               delivered once the configuration is right.
 reject_replay  records NDXP rejects (4xx) go to canonical.person.dlq at once (first attempt)
                with NDXP's answer as the reason; after the fix, `lgsp dlq replay --all` sends
                them again and NDXP accepts them.
@@ -191,6 +193,17 @@ def t_wrong_ca():
             if "certificate" not in health.lower() and "ssl" not in health.lower():
                 fail("/health does not say why: %s" % health[:800], d, sim)
             print("simulator stats:", json.dumps(st)[:200])
+            finish(d, sim)
+        # A client certificate from another CA: NDXP refuses it (403), the records stay.
+        bad = sink_adapter(sim, certs, TOPIC, backoff="50ms", backoff_max="500ms")
+        bad["settings"]["cert"], bad["settings"]["key"] = other["client.pem"], other["client.key"]
+        with lgspd(w, [bad]) as d:
+            time.sleep(3)
+            if sim.messages() or dlq_entries(d) or group_lag(d) != 20:
+                fail("a refused client certificate: stored %d, dlq %r, backlog %r"
+                     % (len(sim.messages()), dlq_entries(d), group_lag(d)), d, sim)
+            if "403" not in d.log_tail(200):
+                fail("the 403 is not logged", d, sim)
             finish(d, sim)
         # The fix: the right CA; the kept backlog goes through.
         with lgspd(w, [sink_adapter(sim, certs, TOPIC)]) as d:
