@@ -260,7 +260,9 @@ def t_kill9(n=100000, outage=20, seed=None):
         sim.fault(kind="drop", rate=0.03)
         sim.fault(kind="reject", rate=0.0005)
         adapters = [sink_adapter(sim, certs, TOPIC, batch_max=250, max_in_flight=4)]
-        d = lgspd(w, adapters, map_size="2GiB")
+        # A visibility timeout well below the outage and few attempts: the sink keeps its
+        # messages through the outage (TOUCH), or they would be dead-lettered here.
+        d = lgspd(w, adapters, map_size="2GiB", defaults={"visibility_timeout": "3s", "max_attempts": 3})
         d.start()
         kills = 0
         try:
