@@ -30,6 +30,15 @@
  *   5. the link latency (the input's publish time -> the entity change
  *      committed to the journal) goes into a histogram shown by describe().
  *
+ * Settings: spec (the spec file; default er/person.yaml: beside lgspd's
+ * config, else the installed one), store (the entity store's folder;
+ * default the adapter's work_dir), model (a model file, used while the
+ * store holds none; config/er/person.model.json is a default trained on
+ * synthetic data). Without either model, init fails and says what to do.
+ * One store per stage: LMDB must not open one environment twice in a
+ * process, so two stages of lgspd never share a store (lgsp dedup, another
+ * process, may).
+ *
  * Order and crashes: the store transaction commits first, then the output
  * batch (which returns after fsync), and only then are the inputs
  * acknowledged. The output message id is a digest of the input message id,
@@ -783,6 +792,30 @@ static void s_path(const lgsp_host_api_t *host, lgsp_adapter_t *a, const char *v
         snprintf(buf, sz, "%s", v);
 }
 
+/* A spec or model file: beside the config; else, for a relative path, its
+ * file name among the installed ones ($LGSP_ER_DIR, <sysconfdir>/lgsp/er)
+ * or, for an lgspd run from its build folder, the source tree's config/er
+ * (a config written elsewhere, as the tests do, still finds them). */
+static void s_find(const lgsp_host_api_t *host, lgsp_adapter_t *a, const char *v, char *buf, size_t sz)
+{
+    s_path(host, a, v, buf, sz);
+    if (v[0] == '/' || access(buf, R_OK) == 0)
+        return;
+    const char *base = strrchr(v, '/') ? strrchr(v, '/') + 1 : v;
+    const char *env = getenv("LGSP_ER_DIR");
+    const char *dirs[] = {env && *env ? env : NULL, LGSP_ER_DIR, LGSP_ER_SRC_DIR};
+    char cand[4096];
+    for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
+        if (!dirs[i])
+            continue;
+        snprintf(cand, sizeof cand, "%s/%s", dirs[i], base);
+        if (access(cand, R_OK) == 0) {
+            snprintf(buf, sz, "%s", cand);
+            return;
+        }
+    }
+}
+
 LGSP_ADAPTER_EXPORT int lgsp_adapter_abi(int host_min, int host_max)
 {
     return host_min <= 1 && 1 <= host_max ? 1 : -1;
@@ -797,14 +830,7 @@ LGSP_ADAPTER_EXPORT int lgsp_adapter_init(lgsp_adapter_t *a, const lgsp_host_api
         return host->setting_error(a, "spec", "the resolve stage needs `output:` (the entity topic, e.g. entity.person)");
     char spath[4096], mpath[4096], err[1024];
     const char *sp = host->setting(a, "spec");
-    if (sp && *sp)
-        s_path(host, a, sp, spath, sizeof spath);
-    else {
-        /* beside the config (config/er/person.yaml in a checkout), else installed */
-        s_path(host, a, "er/person.yaml", spath, sizeof spath);
-        if (access(spath, R_OK) != 0)
-            snprintf(spath, sizeof spath, "%s/person.yaml", LGSP_ER_DIR);
-    }
+    s_find(host, a, sp && *sp ? sp : "er/person.yaml", spath, sizeof spath);
     stage_t *self = calloc(1, sizeof *self);
     if (!self || !(self->lat = hist_new())) {
         free(self);
@@ -839,7 +865,7 @@ LGSP_ADAPTER_EXPORT int lgsp_adapter_init(lgsp_adapter_t *a, const lgsp_host_api
     }
     const char *mp = host->setting(a, "model");
     if (!self->model && mp && *mp) {
-        s_path(host, a, mp, mpath, sizeof mpath);
+        s_find(host, a, mp, mpath, sizeof mpath);
         json_t *j = s_load_json_file(mpath, err, sizeof err);
         self->model = j ? er_model_from_json(self->spec, j, err, sizeof err) : NULL;
         json_decref(j);
