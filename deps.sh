@@ -20,6 +20,9 @@ PACKAGES=(
   curl procps psmisc postgresql postgresql-client libxml2-utils
   # NDXP simulator tests: Ed25519 signatures and certificate checks in Python
   python3-cryptography
+  # the review page's browser test (tests/review): Debian's Chromium, driven by playwright-core
+  # from npm with the machine's Node.js (nodejs brings npm)
+  chromium nodejs
 )
 
 missing=()
