@@ -365,10 +365,13 @@ class Departments:
     def _only(self, section):
         import yaml
         doc = yaml.safe_load(section)
-        keep = set(self.systems) | {"map-" + s for s in self.systems}
-        if self.ndxp:
-            keep |= set(NDXP_TOPICS)
-        doc["adapters"] = [a for a in doc["adapters"] if a["name"] in keep]
+        if set(self.systems) != set(SYSTEMS):
+            keep = set(self.systems) | {"map-" + s for s in self.systems}
+            if self.ndxp:
+                keep |= set(NDXP_TOPICS)
+            doc["adapters"] = [a for a in doc["adapters"] if a["name"] in keep]
+        else:   # all six: everything but the NDXP sinks when there is no NDXP
+            doc["adapters"] = [a for a in doc["adapters"] if self.ndxp or a["name"] not in NDXP_TOPICS]
         return "adapters: " + json.dumps(doc["adapters"], ensure_ascii=False) + "\n"
 
     def expected(self):
