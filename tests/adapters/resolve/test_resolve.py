@@ -17,7 +17,8 @@ generator's truth (which true person each record is).
   decisions  a manual unlink (lgsp decide) made before the stream keeps a
              true pair apart, a manual link joins two different people
   no_model   without a model in the store or a `model:` file, init fails
-             and says to run lgsp dedup --store or set model:
+             and says to run lgsp dedup --store or set model:; after
+             lgsp dedup --store it starts with the store's model
 """
 import collections
 import hashlib
@@ -267,6 +268,26 @@ def case_no_model():
     out = r.stdout + r.stderr
     check(r.returncode != 0 and "lgsp dedup" in out and "model:" in out,
           "init without a model fails and says what to do: %s" % out.strip().splitlines()[-1:])
+    # a batch run puts a model in the store: the stage takes it from there
+    global SCALE
+    SCALE = "0.001"
+    recs, _ = world(wd)
+    inp = os.path.join(wd, "canonical.jsonl")
+    with open(inp, "w", encoding="utf-8") as f:
+        for x in recs:
+            f.write(json.dumps(x, ensure_ascii=False) + "\n")
+    cli("dedup", "--spec", SPEC, "-i", inp, "--store", os.path.join(wd, "store"))
+    r = subprocess.run([harness.find_lgspd(), "-c", d.config_path, "--check-config"], capture_output=True, text=True)
+    check(r.returncode == 0, "after lgsp dedup --store the stage starts with the store's model: %s"
+          % (r.stdout + r.stderr).strip().splitlines()[-1:])
+    with d:
+        det = ""
+        deadline = time.time() + 10
+        while time.time() < deadline and "model: store" not in det:
+            time.sleep(0.3)
+            h = json.loads(d.http("/health")[1])
+            det = [a for a in h["adapters"] if a["name"] == "resolve-person"][0].get("detail", "")
+        check("model: store" in det, "health names the model's origin: %s" % det)
 
 
 if __name__ == "__main__":
