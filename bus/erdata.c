@@ -351,6 +351,8 @@ static long s_add_json(er_data_t *d, const json_t *rec, s_report_t *rep, char *e
     }
     long i = s_new_record(d);
     d->id[i] = s_text(d, idbuf, (size_t) n);
+    free(d->index);   /* a new record: the id index of er_data_find is stale */
+    d->index = NULL;
     d->source[i] = s_text(d, src, slen);
     if (s->updated_from) {
         const char *u = s_scalar_text(s_pointer(rec, s->updated_from), buf, sizeof buf, &len);
@@ -430,6 +432,7 @@ long er_data_add_values(er_data_t *self, const json_t *o, char *err, size_t errl
         fd->date_format = fmt;
         if (rc) {
             snprintf(err, errlen, "record %s: %s: %s", id, s->fields[f].name, why);
+            self->n = (size_t) i;   /* not added: no half record left behind */
             return -1;
         }
     }

@@ -581,8 +581,13 @@ int er_spec_set_column(er_spec_t *spec, const char *field, const char *column, c
             return -1;
         col = &spec->fields[f].column;
         if (date_format) {
-            if (spec->fields[f].type != ER_T_DATE)
-                return -1;
+            static const char *const known[] = {"yyyy-mm-dd", "dd/mm/yyyy", "mm/dd/yyyy", "dd.mm.yyyy",
+                                                "yyyymmdd", "yyyy", NULL};
+            bool ok = false;
+            for (const char *const *k = known; *k; k++)
+                ok = ok || strcmp(date_format, *k) == 0;
+            if (spec->fields[f].type != ER_T_DATE || !ok)
+                return -1;   /* a format no date is read in would make every value unreadable */
             free(spec->fields[f].date_format);
             spec->fields[f].date_format = strdup(date_format);
         }
