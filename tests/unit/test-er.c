@@ -306,6 +306,24 @@ static void test_records_json(void **state)
     /* lookup by id, values as JSON and back */
     assert_int_equal(er_data_find(d, "dn:42"), 1);
     assert_int_equal(er_data_find(d, "qn:42"), -1);
+    /* a record added after a lookup is found too (the index is rebuilt) */
+    r = json_pack("{s:s, s:s}", "id", "R3", "src", "qn");
+    assert_int_equal(er_data_add_json(d, r, err, sizeof err), 2);
+    json_decref(r);
+    assert_int_equal(er_data_find(d, "qn:R3"), 2);
+    assert_int_equal(er_data_find(d, "dn:42"), 1);
+    er_data_clear(d);
+    assert_int_equal(er_data_count(d), 0);
+    assert_int_equal(er_data_find(d, "dn:42"), -1);
+    r = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "id", "R1", "src", "qn", "name",
+                  "  Nguye\xcc\x82\xcc\x83n   Va\xcc\x86n\tAn ", "birth", "1980-03-05", "pid", "0490 7875-9889",
+                  "town", "T1", "updated", "2020-01-01T00:00:00Z");
+    assert_int_equal(er_data_add_json(d, r, err, sizeof err), 0);
+    json_decref(r);
+    r = json_pack("{s:i, s:s, s:s}", "id", 42, "src", "dn", "name", "Trần Thị Bích");
+    assert_int_equal(er_data_add_json(d, r, err, sizeof err), 1);
+    json_decref(r);
+    assert_string_equal(er_data_value(d, 0, (size_t) s_field(s, "name")), "Nguyễn Văn An");
     json_t *v = er_data_values_json(d, 0);
     assert_string_equal(json_string_value(json_object_get(v, "id")), "qn:R1");
     assert_string_equal(json_string_value(json_object_get(v, "updated")), "2020-01-01T00:00:00Z");
@@ -313,6 +331,18 @@ static void test_records_json(void **state)
     long k = er_data_add_values(d, v, err, sizeof err);
     assert_int_equal(k, 2);
     json_decref(v);
+    /* values that cannot be read: refused, and no half record left */
+    v = json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", "qn:R7", "source", "qn", "values", "name", "Lê Văn Tư", "birth",
+                  "1980-13-45");
+    assert_int_equal(er_data_add_values(d, v, err, sizeof err), -1);
+    assert_contains(err, "record qn:R7: birth: not a date");
+    json_decref(v);
+    assert_int_equal(er_data_count(d), 3);
+    assert_int_equal(er_data_find(d, "qn:R7"), -1);
+    v = json_pack("{s:s, s:o}", "id", "no source", "values", json_object());
+    assert_int_equal(er_data_add_values(d, v, err, sizeof err), -1);
+    json_decref(v);
+    assert_int_equal(er_data_count(d), 3);
     for (size_t f = 0; f < er_spec_field_count(s); f++) {
         const char *a = er_data_value(d, 0, f), *b = er_data_value(d, 2, f);
         assert_true((a == NULL) == (b == NULL));
@@ -400,6 +430,8 @@ static void test_records_csv(void **state)
     assert_int_equal(er_spec_set_column(s, "sex", "Gender", NULL), 0);
     assert_int_equal(er_spec_set_column(s, "nosuch", "X", NULL), -1);
     assert_int_equal(er_spec_set_column(s, "sex", "Gender", "dd/mm/yyyy"), -1);   /* not a date */
+    assert_int_equal(er_spec_set_column(s, "birth_date", "DOB", "dd-mm-yy"), -1);  /* a format it cannot read */
+    assert_int_equal(er_spec_set_column(s, "birth_date", "DOB", "dd/mm/yyyy"), 0);
     er_spec_set_source(s, "ext");
     const char *p = s_write("in.csv",
                             "\xEF\xBB\xBFRecNo,FullName,DOB,NationalID,Gender,Note\n"
