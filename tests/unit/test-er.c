@@ -805,8 +805,33 @@ static void test_em_convergence(void **state)
                   er_model_lambda(m));
     assert_true(st->em_iterations > 0);
     assert_true(st->em_iterations < (size_t) s->em_max_iter * s->nrules);
+    /* the model as JSON (what the store and model.json keep) and back */
     json_t *mj = er_model_to_json(m);
     assert_int_equal(json_integer_value(json_object_get(mj, "em_iterations")), (json_int_t) st->em_iterations);
+    er_model_t *m2 = er_model_from_json(s, mj, err, sizeof err);
+    if (!m2)
+        fail_msg("%s", err);
+    assert_near(er_model_lambda(m2), er_model_lambda(m), 1e-12);
+    for (size_t c = 0; c < s->ncomps; c++)
+        for (int l = 0; l < s->comps[c].nlevels; l++) {
+            assert_near(m2->m[c][l], m->m[c][l], 1e-9);
+            assert_near(m2->u[c][l], m->u[c][l], 1e-9);
+            assert_near(m2->w[c][l], m->w[c][l], 1e-6);
+        }
+    er_model_build_tf(m2, d);
+    for (size_t i = 0; i + 1 < n; i += 97) {
+        double w1 = er_score(m, d, i, i + 1, NULL), w2 = er_score(m2, d, i, i + 1, NULL);
+        assert_near(w2, w1, 1e-6);
+    }
+    er_model_destroy(&m2);
+    /* a model of another kind, or with a level missing, is refused */
+    json_object_set_new(mj, "kind", json_string("parcel"));
+    assert_null(er_model_from_json(s, mj, err, sizeof err));
+    assert_contains(err, "kind");
+    json_object_set_new(mj, "kind", json_string("emtest"));
+    json_array_remove(json_object_get(json_array_get(json_object_get(mj, "comparisons"), 0), "levels"), 0);
+    assert_null(er_model_from_json(s, mj, err, sizeof err));
+    assert_contains(err, "name");
     json_decref(mj);
 
     /* the estimated m of the main levels is the true one */
