@@ -27,6 +27,9 @@ typedef struct {
     char      *name;
     er_ftype_t type;
     char      *from;          /* JSON pointer into a JSON record, or NULL */
+    char     **from_alt;      /* further pointers, tried in order when `from` gives no value
+                               * (NULL-terminated, or NULL): a civil event's subject is
+                               * /child, /husband or /deceased */
     char      *column;        /* CSV column, or NULL */
     char      *date_format;   /* CSV dates: "dd/mm/yyyy", "yyyy-mm-dd", "yyyy"... */
     int        line;

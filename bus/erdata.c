@@ -305,6 +305,12 @@ static const char *s_scalar_text(const json_t *v, char *buf, size_t cap, size_t 
         *len = (size_t) snprintf(buf, cap, "%lld", (long long) json_integer_value(v));
         return buf;
     }
+    if (json_is_real(v)) {
+        /* 15 significant digits: the decimal the source wrote (an area of
+         * 136.4 is the double 136.40000000000001) */
+        *len = (size_t) snprintf(buf, cap, "%.15g", json_real_value(v));
+        return buf;
+    }
     return NULL;
 }
 
@@ -319,9 +325,9 @@ static void s_bad(s_report_t *r, const char *id, const char *field, const char *
 {
     if (!r || !r->bad)
         return;
-    char pos[512], msg[512];
-    snprintf(pos, sizeof pos, "%s:%zu", r->file ? r->file : "-", r->line);
-    snprintf(msg, sizeof msg, "record %s: %s: %s", id ? id : "?", field, why);
+    char pos[4200], msg[1600];
+    snprintf(pos, sizeof pos, "%.4096s:%zu", r->file ? r->file : "-", r->line);
+    snprintf(msg, sizeof msg, "record %.600s: %.200s: %.700s", id ? id : "?", field, why);
     r->bad(pos, msg, r->ctx);
 }
 
@@ -363,6 +369,8 @@ static long s_add_json(er_data_t *d, const json_t *rec, s_report_t *rep, char *e
         if (!s->fields[f].from)
             continue;
         const char *t = s_scalar_text(s_pointer(rec, s->fields[f].from), buf, sizeof buf, &len);
+        for (char **alt = s->fields[f].from_alt; !t && alt && *alt; alt++)
+            t = s_scalar_text(s_pointer(rec, *alt), buf, sizeof buf, &len);
         const char *why = NULL;
         if (t && s_set(d, (size_t) i, f, t, len, &why))
             s_bad(rep, idbuf, s->fields[f].name, why);
@@ -635,6 +643,50 @@ static long s_load_csv(er_data_t *d, const char *data, size_t len, s_report_t *r
     return rc;
 }
 
+/* A record id read again is the same record delivered again (a webhook
+ * event sent twice, the same id in two files): the last delivery decides,
+ * as for the bus's consumers, so the earlier records of a repeated id are
+ * dropped. Their text stays in the pool, unreferenced. */
+static void s_drop_repeated(er_data_t *d)
+{
+    if (d->n < 2)
+        return;
+    size_t cap = 16;
+    while (cap < d->n * 2)
+        cap *= 2;
+    uint32_t *slot = calloc(cap, sizeof *slot);   /* record index + 1 of the last holder of an id */
+    bool *drop = calloc(d->n, sizeof *drop);
+    if (!slot || !drop)
+        abort();
+    size_t dropped = 0;
+    for (size_t i = 0; i < d->n; i++) {
+        const char *id = er_data_id(d, i);
+        size_t k = er_hash(id, strlen(id)) & (cap - 1);
+        while (slot[k] && strcmp(er_data_id(d, slot[k] - 1), id) != 0)
+            k = (k + 1) & (cap - 1);
+        if (slot[k]) {
+            drop[slot[k] - 1] = true;
+            dropped++;
+        }
+        slot[k] = (uint32_t) i + 1;
+    }
+    free(slot);
+    if (dropped) {
+        size_t nf = d->spec->nfields, o = 0;
+        for (size_t i = 0; i < d->n; i++) {
+            if (drop[i])
+                continue;
+            if (o != i) {
+                memcpy(&d->vals[o * nf], &d->vals[i * nf], nf * sizeof *d->vals);
+                d->id[o] = d->id[i], d->source[o] = d->source[i], d->updated[o] = d->updated[i];
+            }
+            o++;
+        }
+        d->n = o;
+    }
+    free(drop);
+}
+
 long er_data_load_file(er_data_t *self, const char *path, int threads,
                        void (*bad)(const char *pos, const char *why, void *ctx), void *ctx, char *err,
                        size_t errlen)
@@ -697,6 +749,7 @@ long er_data_load_file(er_data_t *self, const char *path, int threads,
     }
     if (len)
         munmap((void *) data, len);
+    s_drop_repeated(self);
     free(self->index);
     self->index = NULL;
     return rc;

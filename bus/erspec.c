@@ -159,12 +159,25 @@ static int s_fields(s_ctx_t *x, er_spec_t *s, const yamlconf_node_t *n)
         const yamlconf_node_t *fr = yamlconf_get(v, "from"), *co = yamlconf_get(v, "column"),
                               *df = yamlconf_get(v, "date_format");
         if (fr) {
-            const char *p = s_scalar(x, fr, what);
-            if (!p)
-                return -1;
-            if (p[0] != '/')
-                return s_fail(x, fr, "%s: from: '%s' is not a JSON pointer (it starts with /)", what, p);
-            f->from = strdup(p);
+            /* one pointer, or a list: the first that gives a value is used */
+            bool list = yamlconf_kind(fr) == YAMLCONF_SEQ;
+            size_t np = list ? yamlconf_size(fr) : 1;
+            if (list && (np == 0 || np > 8))
+                return s_fail(x, fr, "%s: from: a JSON pointer or a list of 1 to 8", what);
+            if (np > 1)
+                f->from_alt = calloc(np, sizeof *f->from_alt);
+            for (size_t k = 0; k < np; k++) {
+                const yamlconf_node_t *item = list ? yamlconf_item(fr, k) : fr;
+                const char *p = s_scalar(x, item, what);
+                if (!p)
+                    return -1;
+                if (p[0] != '/')
+                    return s_fail(x, item, "%s: from: '%s' is not a JSON pointer (it starts with /)", what, p);
+                if (k == 0)
+                    f->from = strdup(p);
+                else
+                    f->from_alt[k - 1] = strdup(p);
+            }
         }
         if (co) {
             const char *p = s_scalar(x, co, what);
@@ -542,6 +555,9 @@ void er_spec_destroy(er_spec_t **self_p)
     for (size_t i = 0; i < s->nfields; i++) {
         free(s->fields[i].name);
         free(s->fields[i].from);
+        for (char **a = s->fields[i].from_alt; a && *a; a++)
+            free(*a);
+        free(s->fields[i].from_alt);
         free(s->fields[i].column);
         free(s->fields[i].date_format);
     }
