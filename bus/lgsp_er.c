@@ -84,8 +84,14 @@ static er_spec_t *s_spec(s_common_t *o)
         if (fmt)
             *fmt++ = '\0';
         if (er_spec_set_column(spec, c, eq + 1, fmt)) {
-            fprintf(stderr, "lgsp: --column %s: no field '%s' in %s (or a date format on a field that is not a date)\n",
-                    o->columns[i], c, o->spec_path);
+            bool known = strcmp(c, "id") == 0 || strcmp(c, "source") == 0 || strcmp(c, "updated") == 0;
+            for (size_t f = 0; f < er_spec_field_count(spec); f++)
+                known = known || strcmp(er_spec_field_name(spec, f), c) == 0;
+            if (!known)
+                fprintf(stderr, "lgsp: --column %s: no field '%s' in %s\n", o->columns[i], c, o->spec_path);
+            else
+                fprintf(stderr, "lgsp: --column %s: a date format applies to a date field and is one of yyyy-mm-dd, "
+                                "dd/mm/yyyy, mm/dd/yyyy, dd.mm.yyyy, yyyymmdd, yyyy\n", o->columns[i]);
             free(c);
             er_spec_destroy(&spec);
             return NULL;
