@@ -144,6 +144,21 @@ static const s_setting_t s_settings[] = {
     { "adapter_path", T_STRING, CF(adapter_path) },
     { "adapters", T_ADAPTERS, CF(adapters), .off2 = offsetof(config_t, n_adapters) },
 
+    /* The review page (bus/review.c): off unless the section is given. */
+    { "review", T_SECTION, .scope = S_CONFIG },
+    { "review.listen", T_STRING, CF(review_listen), .def = "127.0.0.1:7602",
+      .check = s_check_loopback },
+    { "review.store", T_PATH, CF(review_store) },
+    { "review.spec", T_PATH, CF(review_spec) },
+    { "review.queue", T_PATH, CF(review_queue) },
+    { "review.records", T_PATH, CF(review_records) },
+    { "review.users", T_PATH, CF(review_users) },
+    { "review.admin", T_PATH, CF(review_admin) },
+    { "review.session_idle", T_DURATION, CF(review_session_idle_ms), .min = S_MIN,
+      .max = S_DAY, .def = "30m" },
+    { "review.session_max", T_DURATION, CF(review_session_max_ms), .min = S_MIN,
+      .max = 7 * S_DAY, .def = "12h" },
+
     /* One topic policy (topics.defaults, each entry of topics.rules). */
     { "pattern", T_STRING, PF(pattern), .rule_only = true, .check = s_check_pattern },
     { "retention", T_SECTION, .scope = S_POLICY },
@@ -1540,6 +1555,30 @@ static char *s_folder_of(const char *path)
     return rc < 0 ? NULL : dir;
 }
 
+/* The review section: given at all, it needs its four files (the page has
+ * nothing to show or no one to let in without them). */
+static int s_check_review(s_load_t *L)
+{
+    static const char *const keys[] = { "review.listen", "review.store", "review.spec",
+                                        "review.queue", "review.records", "review.users",
+                                        "review.admin", "review.session_idle",
+                                        "review.session_max", NULL };
+    int line = s_line_of(L, "review");
+    for (int i = 0; !line && keys[i]; i++)
+        line = s_line_of(L, keys[i]);
+    if (!line)
+        return 0;
+    const config_t *c = L->cfg;
+    const char *missing = !c->review_store ? "store" : !c->review_spec ? "spec"
+                        : !c->review_queue ? "queue" : !c->review_users ? "users" : NULL;
+    if (missing) {
+        s_error(L, line, "review: '%s' is missing (the review page needs store, spec, queue "
+                "and users)", missing);
+        return -1;
+    }
+    return 0;
+}
+
 config_t *config_load(const char *path, char **err)
 {
     char *dummy = NULL;
@@ -1581,8 +1620,8 @@ config_t *config_load(const char *path, char **err)
         s_oom(&L, 0);
         goto done;
     }
-    if (s_parse_rules(&L) == 0)
-        s_check_security(&L);
+    if (s_parse_rules(&L) == 0 && s_check_security(&L) == 0)
+        s_check_review(&L);
 done:
     for (size_t i = 0; i < L.nacls; i++)
         free(L.acls[i].shown);

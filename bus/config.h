@@ -99,6 +99,18 @@ typedef struct {
     /* adapters: */
     char           *adapter_path;      /* folders searched for plugins, ':'-separated */
     adapter_conf_t *adapters; size_t n_adapters;
+
+    /* review: the review page of reconciliation (bus/review.c), off unless
+     * the section is given; then store, spec, queue and users are required. */
+    char           *review_listen;     /* "127.0.0.1:7602"; must be a loopback address */
+    char           *review_store;      /* the entity store's folder (erstore) */
+    char           *review_spec;       /* the entity-resolution spec (config/er/person.yaml) */
+    char           *review_queue;      /* possible matches, JSON lines {"a","b","probability"} */
+    char           *review_records;    /* a file or folder of records; NULL = the store's */
+    char           *review_users;      /* reviewers and password hashes (lgsp review-user) */
+    char           *review_admin;      /* ../shared/data/admin for commune names; NULL = codes only */
+    uint64_t        review_session_idle_ms; /* a session ends after this long unused */
+    uint64_t        review_session_max_ms;  /* and this long after the login at most */
 } config_t;
 
 /* Loads and validates the file. On failure returns NULL and sets *err to a

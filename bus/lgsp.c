@@ -27,6 +27,7 @@
 #include "lgsp_certs.h"
 #include "lgsp_er.h"
 #include "lgsp_map.h"
+#include "lgsp_review.h"
 
 #ifndef LGSP_VERSION
 #define LGSP_VERSION "0.0.0"
@@ -1580,6 +1581,13 @@ static int s_cmd_decide(common_t *c, int argc, char **argv)
     return lgsp_decide_main(argc, argv);
 }
 
+/* review-user: the review page's reviewers live in lgsp_review.c (no bus). */
+static int s_cmd_review_user(common_t *c, int argc, char **argv)
+{
+    (void) c;
+    return lgsp_review_user_main(argc, argv);
+}
+
 /* ---- main -------------------------------------------------------------- */
 
 typedef struct {
@@ -1601,6 +1609,7 @@ static const command_t s_commands[] = {
     { "dedup", s_cmd_dedup, lgsp_dedup_usage, "entity resolution over files: entities, review queue, quality" },
     { "explain", s_cmd_explain, lgsp_explain_usage, "the match-weight waterfall of two records" },
     { "decide", s_cmd_decide, lgsp_decide_usage, "manual link / unlink of two records, kept in the store" },
+    { "review-user", s_cmd_review_user, lgsp_review_user_usage, "add or remove a reviewer of lgspd's review page" },
 };
 
 static void s_usage(FILE *out)

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "journal.h"
 #include "log.h"
+#include "review.h"
 
 #ifndef LGSP_VERSION
 #define LGSP_VERSION "0.0.0"
@@ -33,6 +34,7 @@ static void s_usage(FILE *out)
         "  -t, --check-config     check the configuration and exit (0 valid, 2 not)\n"
         "  -l, --log-level LEVEL  error|warn|info|debug, overrides log_level\n"
         "      --ready-file FILE  when ready, write {\"bus\": endpoint, \"http\": port} to FILE\n"
+        "                         (and \"review\": port when the review page is on)\n"
         "  -V, --version          print the version and exit\n"
         "  -h, --help             this text\n"
         "\n"
@@ -120,6 +122,9 @@ int main(int argc, char **argv)
         adapters_t *ad = cfg->n_adapters ? adapters_new(cfg, &ao, &err) : NULL;
         int bad = cfg->n_adapters && (!ad || adapters_check(ad, &err) != 0);
         adapters_destroy(&ad);
+        /* The review page: its spec and users file load. */
+        if (!bad && cfg->review_store && review_check(cfg, &err) != 0)
+            bad = 1;
         free(work);
         if (bad) {
             fprintf(stderr, "lgspd: %s\n", err ? err : "adapters: cannot load");
@@ -203,18 +208,34 @@ int main(int argc, char **argv)
         broker_set_hooks(broker, &hooks);
         log_info("lgspd", "%zu adapters started", adapters_count(adapters));
     }
+    /* The review page (bus/review.c) on its own loopback port: it reads the
+     * entity store and files, not the journal, so it starts last and stops
+     * first. */
+    review_t *review = NULL;
+    if (cfg->review_store && !(review = review_new(cfg, &err))) {
+        log_error("lgspd", "%s", err ? err : "cannot start the review page");
+        free(err);
+        adapters_destroy(&adapters);
+        broker_destroy(&broker);
+        journal_close(&journal);
+        return 1;
+    }
     if (ready) {
         char tmp[4096];
         snprintf(tmp, sizeof tmp, "%s.tmp", ready);
         FILE *f = fopen(tmp, "w");
         if (f) {
-            fprintf(f, "{\"bus\": \"%s\", \"http\": %d, \"pid\": %d}\n", broker_endpoint(broker),
+            fprintf(f, "{\"bus\": \"%s\", \"http\": %d, \"pid\": %d", broker_endpoint(broker),
                     broker_http_port(broker), (int) getpid());
+            if (review)
+                fprintf(f, ", \"review\": %d", review_port(review));
+            fprintf(f, "}\n");
             fclose(f);
             rename(tmp, ready);
         }
     }
     int rc = broker_run(broker, sfd);
+    review_destroy(&review);
     adapters_destroy(&adapters);   /* after the drain: their last batches are answered */
     broker_destroy(&broker);
     journal_close(&journal);
