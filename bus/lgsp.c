@@ -27,6 +27,7 @@
 #include "lgsp_certs.h"
 #include "lgsp_er.h"
 #include "lgsp_map.h"
+#include "lgsp_reconcile.h"
 #include "lgsp_review.h"
 
 #ifndef LGSP_VERSION
@@ -1588,6 +1589,13 @@ static int s_cmd_review_user(common_t *c, int argc, char **argv)
     return lgsp_review_user_main(argc, argv);
 }
 
+/* reconcile: the task force's reconciliation jobs live in lgsp_reconcile.c (no bus). */
+static int s_cmd_reconcile(common_t *c, int argc, char **argv)
+{
+    (void) c;
+    return lgsp_reconcile_main(argc, argv);
+}
+
 /* ---- main -------------------------------------------------------------- */
 
 typedef struct {
@@ -1609,6 +1617,7 @@ static const command_t s_commands[] = {
     { "dedup", s_cmd_dedup, lgsp_dedup_usage, "entity resolution over files: entities, review queue, quality" },
     { "explain", s_cmd_explain, lgsp_explain_usage, "the match-weight waterfall of two records" },
     { "decide", s_cmd_decide, lgsp_decide_usage, "manual link / unlink of two records, kept in the store" },
+    { "reconcile", s_cmd_reconcile, lgsp_reconcile_usage, "a reconciliation job: duplicates, conflicts, unmatched, report.html" },
     { "review-user", s_cmd_review_user, lgsp_review_user_usage, "add or remove a reviewer of lgspd's review page" },
 };
 
