@@ -195,7 +195,7 @@ static int s_opts(int argc, char **argv, certs_opts_t *o)
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    optind = 1;
+    optind = 0;   /* 0, not 1: glibc re-reads the ordering ("+" of lgsp's own parser) only then */
     for (int opt; (opt = getopt_long(argc, argv, "o:d:c:fh", longopts, NULL)) != -1;) {
         switch (opt) {
         case 'o':

@@ -346,7 +346,7 @@ int lgsp_map_main(int argc, char **argv)
         { NULL, 0, NULL, 0 } };
     const char *mpath = NULL, *ipath = NULL, *format = NULL, *data = NULL, *schemas = NULL;
     mapctx_t c = { 0 };
-    optind = 1;
+    optind = 0;   /* 0, not 1: glibc re-reads the ordering ("+" of lgsp's own parser) only then */
     for (int opt; (opt = getopt_long(argc, argv, "m:i:f:d:s:qn:h", longopts, NULL)) != -1;) {
         switch (opt) {
         case 'm': mpath = optarg; break;
