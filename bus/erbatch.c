@@ -645,6 +645,40 @@ static int s_trust(const er_spec_t *s, const char *source)
     return 0;
 }
 
+/* A record's last change as seconds since 1970 (UTC), from RFC 3339
+ * ("2024-05-01T10:00:00+07:00", "...Z", fractions ignored), a date
+ * ("2024-05-01") or "dd/mm/yyyy"; INT64_MIN when it is none of these.
+ * Sources write different offsets: text order would rank "…Z" and
+ * "…+07:00" wrongly. */
+static int64_t s_instant(const char *s)
+{
+    if (!s)
+        return INT64_MIN;
+    struct tm tm = {0};
+    int y, mo, da, h = 0, mi = 0, se = 0, n = 0;
+    long off = 0;
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &da, &h, &mi, &se, &n) == 6) {
+        const char *z = s + n;
+        if (*z == '.')
+            while (*++z >= '0' && *z <= '9')
+                ;
+        int oh, om;
+        if (*z == 'Z' && !z[1])
+            off = 0;
+        else if ((*z == '+' || *z == '-') && sscanf(z + 1, "%2d:%2d", &oh, &om) == 2 && strlen(z) == 6)
+            off = (*z == '-' ? -1 : 1) * (oh * 3600L + om * 60L);
+        else
+            return INT64_MIN;
+    } else if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &da, &n) == 3 && !s[n])
+        ;
+    else if (sscanf(s, "%2d/%2d/%4d%n", &da, &mo, &y, &n) == 3 && !s[n])
+        ;
+    else
+        return INT64_MIN;
+    tm.tm_year = y - 1900, tm.tm_mon = mo - 1, tm.tm_mday = da, tm.tm_hour = h, tm.tm_min = mi, tm.tm_sec = se;
+    return (int64_t) timegm(&tm) - off;
+}
+
 /* > 0 when record a's value of field f should survive over b's */
 static int s_better(const er_data_t *d, size_t f, uint32_t a, uint32_t b)
 {
@@ -658,9 +692,16 @@ static int s_better(const er_data_t *d, size_t f, uint32_t a, uint32_t b)
         case ER_S_TRUST:
             c = s_trust(s, er_data_source(d, a)) - s_trust(s, er_data_source(d, b));
             break;
-        case ER_S_RECENCY:
-            c = strcmp(d->updated[a] ? d->text + d->updated[a] : "", d->updated[b] ? d->text + d->updated[b] : "");
+        case ER_S_RECENCY: {
+            const char *ua = d->updated[a] ? d->text + d->updated[a] : NULL;
+            const char *ub = d->updated[b] ? d->text + d->updated[b] : NULL;
+            int64_t ta = s_instant(ua), tb = s_instant(ub);
+            if (ta != INT64_MIN && tb != INT64_MIN)
+                c = ta > tb ? 1 : ta < tb ? -1 : 0;
+            else   /* not a time we read: present over absent, then as text */
+                c = (ua != NULL) - (ub != NULL) ? (ua != NULL) - (ub != NULL) : ua ? strcmp(ua, ub) : 0;
             break;
+        }
         }
         if (c)
             return c;
