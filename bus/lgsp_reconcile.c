@@ -1882,7 +1882,7 @@ static const char *s_within_cols[] = {"entity", "source", "side", "commune", "co
 static const char *s_conf_cols[] = {"entity", "commune", "field", "difference", "source_a", "record_a", "value_a",
                                     "source_b", "record_b", "value_b", NULL};
 static const char *s_unm_cols[] = {"record", "source", "side", "entity", "commune", NULL};
-static const char *s_review_cols[] = {"record_a", "record_b", "source_a", "source_b", "side_a", "side_b",
+static const char *s_review_cols[] = {"a", "b", "source_a", "source_b", "side_a", "side_b",
                                       "probability", "weight", "entity_a", "entity_b", "commune", NULL};
 
 static const char *s_entity(s_run_t *r, uint32_t c, char *buf, size_t cap)
@@ -2043,8 +2043,9 @@ static int s_write_lists(s_run_t *r, s_tally_t *t)
         uint32_t a = r->review[k].a, b = r->review[k].b;
         char ea[32], eb[32];
         double w = er_score(r->model, r->data, a, b, NULL);
-        json_t *row = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:f, s:f, s:s, s:s, s:s?}", "record_a",
-                                er_data_id(r->data, a), "record_b", er_data_id(r->data, b), "source_a",
+        /* "a", "b", "probability": the queue file of lgspd's review page (review.c) */
+        json_t *row = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:f, s:f, s:s, s:s, s:s?}", "a",
+                                er_data_id(r->data, a), "b", er_data_id(r->data, b), "source_a",
                                 er_data_source(r->data, a), "source_b", er_data_source(r->data, b), "side_a",
                                 j->inputs[r->input_of[a]].side ? "b" : "a", "side_b",
                                 j->inputs[r->input_of[b]].side ? "b" : "a", "probability", r->review[k].prob, "weight",
@@ -2199,7 +2200,7 @@ static void s_svg_communes(FILE *f, s_run_t *r, const s_tally_t *t)
         mx = v > mx ? v : mx;
     }
     size_t h = rowh * n + 30;
-    fprintf(f, "<svg id=\"chart-communes\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%zu\" height=\"%zu\" "
+    fprintf(f, "<svg id=\"chart-communes\" width=\"%zu\" height=\"%zu\" "
                "role=\"img\" aria-label=\"per commune of 2025\">\n", width, h);
     for (size_t k = 0; k < n; k++) {
         const s_ccount_t *c = &t->comm[k];
@@ -2236,7 +2237,7 @@ static void s_svg_weights(FILE *f, s_run_t *r)
     double lmx = log10(mx + 1), bw = (double) plot_w / HIST_BINS, step = (HIST_HI - HIST_LO) / HIST_BINS;
     double mw = log2(er_threshold_match(r->model) / (1 - er_threshold_match(r->model)));
     double rw = log2(er_threshold_review(r->model) / (1 - er_threshold_review(r->model)));
-    fprintf(f, "<svg id=\"chart-weights\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%zu\" height=\"%zu\" "
+    fprintf(f, "<svg id=\"chart-weights\" width=\"%zu\" height=\"%zu\" "
                "role=\"img\" aria-label=\"match weight distribution\">\n", width, height);
     for (size_t b = 0; b < HIST_BINS; b++) {
         if (r->hist[b] <= 0)
@@ -2284,7 +2285,7 @@ static void s_svg_conflicts(FILE *f, s_tally_t *t)
     double mx = 1;
     for (size_t k = 0; k < t->ncf; k++)
         mx = (double) t->cf[k].n > mx ? (double) t->cf[k].n : mx;
-    fprintf(f, "<svg id=\"chart-conflicts\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%zu\" height=\"%zu\" "
+    fprintf(f, "<svg id=\"chart-conflicts\" width=\"%zu\" height=\"%zu\" "
                "role=\"img\" aria-label=\"conflicts by field and source\">\n", width, rowh * t->ncf + 10);
     for (size_t k = 0; k < t->ncf; k++) {
         char key[512];
