@@ -396,7 +396,9 @@ def bad_input():
               "--source", "ext", ok=(2,))
     assert "bad.csv" in r.stderr and "personal_id" in r.stderr and "CCCD" in r.stderr, r.stderr
     r = dedup([os.path.join(TMP, "bad.csv")], "--column", "national_id=CCCD", ok=(2,))
-    assert "national_id" in r.stderr, r.stderr
+    assert "no field 'national_id'" in r.stderr, r.stderr
+    r = dedup([os.path.join(TMP, "bad.csv")], "--column", "birth_date=DOB:dd-mm-yy", ok=(2,))
+    assert "birth_date=DOB:dd-mm-yy" in r.stderr and "date format" in r.stderr, r.stderr
     spec = os.path.join(TMP, "bad-spec.yaml")
     with open(SPEC, encoding="utf-8") as f:
         text = f.read()
