@@ -1309,12 +1309,15 @@ static void s_waterfall(FILE *f, const json_t *e)
     json_array_foreach(json_object_get(e, "comparisons"), i, o)
         maxw = fmax(maxw, fabs(json_number_value(json_object_get(o, "weight"))));
     fputs("<h2>Match weight</h2><table id=\"waterfall\"><thead><tr><th>comparison</th><th>a</th>"
-          "<th>b</th><th>level</th><th>m</th><th>u</th><th>weight</th><th class=\"barcell\"></th>"
-          "</tr></thead><tbody>", f);
+          "<th>b</th><th>level</th><th>m</th><th>u</th><th>weight</th><th>running total</th>"
+          "<th class=\"barcell\"></th></tr></thead><tbody>", f);
+    /* The waterfall: each step's weight, the running total after it, and a
+     * bar scaled to the largest step. */
+    double running = prior;
     fprintf(f, "<tr><td>prior</td><td></td><td></td><td></td><td></td><td></td>"
-            "<td class=\"num\">%+.2f</td><td class=\"barcell\"><span class=\"bar %s\" "
-            "style=\"width:%.0f%%\"></span></td></tr>", prior, prior >= 0 ? "pos" : "neg",
-            100 * fabs(prior) / maxw);
+            "<td class=\"num\">%+.2f</td><td class=\"num\">%+.2f</td><td class=\"barcell\">"
+            "<span class=\"bar %s\" style=\"width:%.0f%%\"></span></td></tr>", prior, running,
+            prior >= 0 ? "pos" : "neg", 100 * fabs(prior) / maxw);
     json_array_foreach(json_object_get(e, "comparisons"), i, o) {
         double w = json_number_value(json_object_get(o, "weight"));
         fputs("<tr class=\"comparison\"><td>", f);
@@ -1333,12 +1336,13 @@ static void s_waterfall(FILE *f, const json_t *e)
                     json_number_value(m), json_number_value(u));
         else
             fputs("</td><td></td><td></td>", f);
-        fprintf(f, "<td class=\"num\">%+.2f</td><td class=\"barcell\"><span class=\"bar %s\" "
-                "style=\"width:%.0f%%\"></span></td></tr>", w, w >= 0 ? "pos" : "neg",
-                100 * fabs(w) / maxw);
+        running += w;
+        fprintf(f, "<td class=\"num\">%+.2f</td><td class=\"num\">%+.2f</td><td class=\"barcell\">"
+                "<span class=\"bar %s\" style=\"width:%.0f%%\"></span></td></tr>", w, running,
+                w >= 0 ? "pos" : "neg", 100 * fabs(w) / maxw);
     }
-    fprintf(f, "</tbody><tfoot><tr><th colspan=\"6\">total</th><th class=\"num\" id=\"total\">"
-            "%+.2f</th><th></th></tr></tfoot></table>",
+    fprintf(f, "</tbody><tfoot><tr><th colspan=\"6\">total</th><th></th><th class=\"num\" "
+            "id=\"total\">%+.2f</th><th></th></tr></tfoot></table>",
             json_number_value(json_object_get(e, "total_weight")));
     fprintf(f, "<p id=\"probability\">probability %.6f: ",
             json_number_value(json_object_get(e, "probability")));

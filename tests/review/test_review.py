@@ -326,6 +326,53 @@ def main():
         check(got.get(first) == "accepted" and got.get(second) == "rejected",
               "after a re-run the reloaded queue still shows both decisions: %s" % got)
 
+        # ---- differences are marked ----
+        getters = {"full_name": lambda r: (r.get("name") or {}).get("full"),
+                   "birth_date": lambda r: (r.get("birth_date") or {}).get("value"),
+                   "personal_id": lambda r: r.get("personal_id"), "cmnd": lambda r: r.get("cmnd"),
+                   "sex": lambda r: r.get("sex")}
+
+        def differing(p):
+            ra, rb = records[p[0]], records[p[1]]
+            return [k for k, g in getters.items() if g(ra) and g(rb) and g(ra) != g(rb)]
+        # The queue's pairs of this small world are mostly exact copies: any two
+        # loaded records may be opened, so take two people of the same sex.
+        ids = sorted(records)
+        diffpair = next(((ids[0], x) for x in ids[1:] if differing((ids[0], x)) and
+                         getters["sex"](records[ids[0]]) == getters["sex"](records[x])), None)
+        check(diffpair is not None, "two records with a field that differs")
+        if diffpair:
+            field = differing(diffpair)[0]
+            same = [k for k, g in getters.items() if g(records[diffpair[0]]) and
+                    g(records[diffpair[0]]) == g(records[diffpair[1]])]
+            st, _, page = api.req("GET", "/pair?" + urllib.parse.urlencode({"a": diffpair[0], "b": diffpair[1]}))
+            check(re.search(r'<tr class="field"><td>%s</td><td class="same">[^<]*</td><td class="diff">' % field,
+                            page) is not None, "the differing %s is marked" % field)
+            for k in same:
+                check(re.search(r'<tr class="field"><td>%s</td><td class="same">[^<]*</td><td class="same">' % k,
+                                page) is not None, "the equal %s is not marked" % k)
+
+        # ---- split (JSON API): a group of three, one record leaves ----
+        c = next(r for r in sorted(records) if r not in first + second and commune(r))
+        hdr = {"X-CSRF-Token": sess["csrf"]}
+        st, _, body = api.req("POST", "/api/decide", json.dumps({"a": first[0], "b": c, "decision": "accept"}), hdr)
+        check(st == 200 and json.loads(body)["ok"], "accept through the API: %s %s" % (st, body[:200]))
+        st, _, body = api.req("GET", "/api/pair?" + urllib.parse.urlencode({"a": first[0], "b": c}))
+        group = {x["id"]: x["entity"] for x in json.loads(body)["records"]}
+        check(set(group) == {first[0], first[1], c} and len(set(group.values())) == 1,
+              "three records in one entity: %s" % group)
+        st, _, body = api.req("POST", "/api/decide", json.dumps(
+            {"a": first[0], "b": c, "decision": "split", "leave": [c], "note": "split test"}), hdr)
+        check(st == 200, "split through the API: %s %s" % (st, body[:200]))
+        st, _, body = api.req("GET", "/api/pair?" + urllib.parse.urlencode({"a": first[0], "b": first[1]}))
+        group = {x["id"]: x["entity"] for x in json.loads(body)["records"]}
+        check(group.get(first[0]) == group.get(first[1]) and c not in group,
+              "after the split the accepted pair stays one entity without the third: %s" % group)
+        lst = run([CLI, "decide", "--store", store, "--kind", "person", "list"]).stdout
+        rules = {(r[1], tuple(sorted((r[2], r[3])))) for r in (x.split("\t") for x in lst.strip().splitlines())}
+        check(("unlink", tuple(sorted((c, first[0])))) in rules and ("unlink", tuple(sorted((c, first[1])))) in rules,
+              "the split is two unlinks: %s" % sorted(rules))
+
         # nothing of a request in the log
         with open(d.log_path, encoding="utf-8", errors="replace") as f:
             logtext = f.read()
