@@ -50,9 +50,9 @@
 #define MAX_COLUMNS  64
 #define MAX_CONFL    8
 #define NCOMMUNES    128
-#define HIST_LO      (-40.0)
-#define HIST_HI      40.0
-#define HIST_BINS    160           /* half a bit per bin */
+#define HIST_LO      (-60.0)
+#define HIST_HI      60.0
+#define HIST_BINS    240           /* half a bit per bin */
 #define CKPT_MAGIC   0x4c47535052434b31ULL   /* "LGSPRCK1" */
 
 /* ---- interruption ---- */
@@ -2187,7 +2187,8 @@ static const char *s_css =
     "border-radius:6px;padding:.6em 1em;min-width:9em}.card b{display:block;font-size:1.5em}"
     ".note{color:#555;font-size:.88em}svg text{font-size:11px;fill:#333}.k1{fill:#d9534f}.k2{fill:#f0ad4e}"
     ".k3{fill:#5b7fbf}.k4{fill:#8a8a8a}.swatch{display:inline-block;width:.9em;height:.9em;margin:0 .3em 0 1em;"
-    "vertical-align:middle}";
+    "vertical-align:middle}.swatch.k1{background:#d9534f}.swatch.k2{background:#f0ad4e}.swatch.k3{background:#5b7fbf}"
+    ".swatch.k4{background:#8a8a8a}";
 
 /* Horizontal stacked bars per commune: cross-side duplicates, duplicates
  * inside a source, conflicts. */
