@@ -505,7 +505,8 @@ static int s_place(stage_t *self, erstore_txn_t *t, const char *rid, s_link_t *L
         L->prob = 1.0;
         return 0;
     }
-    qsort(self->cands, self->ncands, sizeof *self->cands, s_cand_cmp);
+    if (self->ncands > 1)
+        qsort(self->cands, self->ncands, sizeof *self->cands, s_cand_cmp);
     for (size_t c = 0; c < self->ncands; c++) {
         if (L->previous[0] && strcmp(self->cands[c].id, L->previous) == 0)
             continue;            /* the entity a new version was found not to fit */

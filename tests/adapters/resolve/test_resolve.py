@@ -156,6 +156,13 @@ def check_once(events, recs):
           "one entity change per record (%d changes, %d records)" % (len(events), len(by_rec)))
 
 
+def check_log(d):
+    """No sanitizer report in lgspd's log (under ASan/UBSan the stage runs inside lgspd)."""
+    with open(d.log_path, errors="replace") as f:
+        bad = [l for l in f if "runtime error:" in l or "Sanitizer" in l]
+    check(not bad, "no sanitizer report in lgspd's log%s" % (": " + bad[0].strip() if bad else ""))
+
+
 def case_basic():
     wd = harness.workdir("resolve-basic")
     recs, truth = world(wd)
@@ -208,6 +215,7 @@ def case_basic():
         check("link latency p50" in det and "p99" in det, "health shows the link latency: %s" % det)
         linked = d.metric("lgsp_adapter_linked_total", adapter="resolve-person")
         check(linked == actions["linked"], "metrics count the links (%s)" % linked)
+    check_log(d)
 
 
 def case_kill9():
@@ -232,6 +240,7 @@ def case_kill9():
         check_quality(events, truth)
     finally:
         d.stop()
+    check_log(d)
 
 
 def case_decisions():
@@ -258,6 +267,7 @@ def case_decisions():
         check(ent[c] == ent[e], "a manual link joins two different people")
         # the other true pairs are still found
         score(events, truth)
+    check_log(d)
 
 
 def case_no_model():
