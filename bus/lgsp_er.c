@@ -364,6 +364,8 @@ void lgsp_dedup_usage(FILE *out)
             "      --no-train         score with the model as given (no EM, no u sampling)\n"
             "  -S, --store DIR        the entity store: decisions applied, model and entities kept,\n"
             "                         entity ids stable across runs\n"
+            "      --index            with --store: also every record's values, the blocking index and\n"
+            "                         the golden records, so the streaming stage carries on from here\n"
             "  -o, --out DIR          write entities.jsonl, review.jsonl, model.json, summary.json\n"
             "  -t, --truth FILE       record id <TAB> true entity id: print precision, recall, F1\n"
             "                         and blocking pair completeness\n"
@@ -492,9 +494,79 @@ static int s_parse_common(int argc, char **argv, s_common_t *o, const char *extr
     return 0;
 }
 
+/* --index: every record's values, its blocking keys and every entity's
+ * golden record into the store, so that the streaming stage (adapters/
+ * resolve) carries on from this run: a record arriving later finds these
+ * as candidates. Records in id order, in transactions of 50,000. */
+typedef struct {
+    erstore_txn_t *t;
+    const char *kind, *id;
+    int rc;
+} s_index_ctx_t;
+
+static void s_index_key(const void *key, size_t len, void *ctx)
+{
+    s_index_ctx_t *x = ctx;
+    if (!x->rc)
+        x->rc = erstore_block_add(x->t, x->kind, key, len, x->id);
+}
+
+static const er_data_t *s_sort_data;
+
+static int s_by_id(const void *a, const void *b)
+{
+    return strcmp(er_data_id(s_sort_data, *(const uint32_t *) a), er_data_id(s_sort_data, *(const uint32_t *) b));
+}
+
+static int s_write_index(erstore_t *store, const char *kind, const er_data_t *d, const er_run_t *run, char **ids)
+{
+    size_t n = er_data_count(d), nc = er_run_cluster_count(run);
+    uint32_t *order = malloc((n ? n : 1) * sizeof *order);
+    for (size_t i = 0; i < n; i++)
+        order[i] = (uint32_t) i;
+    s_sort_data = d;
+    qsort(order, n, sizeof *order, s_by_id);
+    s_index_ctx_t x = {NULL, kind, NULL, 0};
+    for (size_t k = 0; k < n + nc && !x.rc;) {
+        x.t = erstore_begin(store, true);
+        if (!x.t) {
+            x.rc = -1;
+            break;
+        }
+        for (size_t end = k + 50000; k < end && k < n + nc && !x.rc; k++) {
+            if (k < n) {
+                uint32_t i = order[k];
+                json_t *v = er_data_values_json(d, i);
+                char *js = json_dumps(v, JSON_COMPACT);
+                x.id = er_data_id(d, i);
+                x.rc = erstore_record_put(x.t, kind, x.id, js);
+                free(js);
+                json_decref(v);
+                if (!x.rc)
+                    er_block_keys(d, i, s_index_key, &x);
+            } else if (ids && ids[k - n]) {
+                json_t *g = er_run_golden(run, (uint32_t) (k - n));
+                char *js = json_dumps(g, JSON_COMPACT);
+                x.rc = erstore_golden_put(x.t, kind, ids[k - n], js);
+                free(js);
+                json_decref(g);
+            }
+        }
+        if (x.rc)
+            erstore_abort(&x.t);
+        else
+            x.rc = erstore_commit(&x.t);
+    }
+    free(order);
+    if (x.rc)
+        fprintf(stderr, "lgsp: --index: %s\n", erstore_error());
+    return x.rc ? -1 : 0;
+}
+
 typedef struct {
     const char *out_dir, *truth;
     bool no_train;
+    bool index;
 } s_dedup_t;
 
 static int s_dedup_opt(int c, const char *arg, void *ctx)
@@ -504,6 +576,7 @@ static int s_dedup_opt(int c, const char *arg, void *ctx)
     case 'o': x->out_dir = arg; return 0;
     case 't': x->truth = arg; return 0;
     case 1002: x->no_train = true; return 0;
+    case 1004: x->index = true; return 0;
     }
     return -1;
 }
@@ -515,6 +588,7 @@ int lgsp_dedup_main(int argc, char **argv)
     static const struct option more[] = {{"out", required_argument, NULL, 'o'},
                                          {"truth", required_argument, NULL, 't'},
                                          {"no-train", no_argument, NULL, 1002},
+                                         {"index", no_argument, NULL, 1004},
                                          {NULL, 0, NULL, 0}};
     int rc = s_parse_common(argc, argv, &o, "o:t:", more, s_dedup_opt, &x, lgsp_dedup_usage);
     if (rc)
@@ -604,6 +678,8 @@ int lgsp_dedup_main(int argc, char **argv)
         }
         free(ms);
         json_decref(mj);
+        if (!rc && x.index && s_write_index(store, er_spec_kind(spec), d, run, ids))
+            rc = 1;
         t_store = s_now() - ts;
     }
     double seconds = s_now() - t0;
