@@ -154,14 +154,14 @@ def t_basic():
                 fail("missing %d dups %d bad sha %d" % (len(missing), len(dups), len(bad)), d, sim)
             st = sim.stats()
             print("simulator stats:", json.dumps(st)[:300])
-            _, health = d.http("/health")
-            h = json.loads(health)
-            ad = [a for a in h.get("adapters", []) if a.get("name") == "ndxp"]
-            if not ad or "breaker closed" not in json.dumps(ad[0]) or "600 accepted" not in json.dumps(ad[0]):
-                fail("/health does not show the connector: %s" % health[:600], d, sim)
-            v = d.metric("lgsp_adapter_accepted_total", adapter="ndxp")
-            if v != 600:
-                fail("lgsp_adapter_accepted_total = %r" % v, d, sim)
+            # /health and /metrics are rendered about once a second: wait for them.
+            def health_ok():
+                h = json.loads(d.http("/health")[1])
+                ad = [json.dumps(a) for a in h.get("adapters", []) if a.get("name") == "ndxp"]
+                return ad and "breaker closed" in ad[0] and "600 accepted" in ad[0]
+            wait_for(health_ok, 15, "/health to show the connector: %s" % d.http("/health")[1][:600], d, sim)
+            wait_for(lambda: d.metric("lgsp_adapter_accepted_total", adapter="ndxp") == 600, 15,
+                     "lgsp_adapter_accepted_total = 600", d, sim)
             # Published again (same ids): the journal keeps them once, nothing new at NDXP.
             publish(d, msgs[:10])
             time.sleep(1)
