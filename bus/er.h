@@ -55,7 +55,9 @@ void er_data_destroy(er_data_t **self_p);
  * field: what") when a required value is missing or malformed. */
 long er_data_add_json(er_data_t *self, const json_t *rec, char *err, size_t errlen);
 /* Reads a whole file: JSON lines (canonical records) or CSV with a header
- * (columns as the spec says). Bad records are reported through `bad` (the
+ * (columns as the spec says; a field's `from:` may be a list of JSON
+ * pointers, the first with a value counts). A record id read again
+ * replaces the earlier record: the last delivery decides. Bad records are reported through `bad` (the
  * position "file:line" and why) and skipped; returns the number added, or
  * -1 when the file cannot be read. threads > 1 parses JSON in parallel. */
 long er_data_load_file(er_data_t *self, const char *path, int threads,

@@ -599,6 +599,24 @@ json_t *er_explain(const er_model_t *model, const er_data_t *data, size_t a, siz
     return j;
 }
 
+/* s cut to at most w characters (not bytes: a name's letters are 1-3 bytes
+ * each) and padded with spaces to w, into out. */
+static const char *s_col(const char *s, int w, char *out, size_t cap)
+{
+    size_t o = 0;
+    int n = 0;
+    for (const unsigned char *p = (const unsigned char *) (s ? s : "-"); *p && n < w && o + 4 < cap; n++) {
+        size_t len = *p < 0x80 ? 1 : *p < 0xE0 ? 2 : *p < 0xF0 ? 3 : 4;
+        for (size_t k = 0; k < len && p[k]; k++)
+            out[o++] = (char) p[k];
+        p += len;
+    }
+    for (; n < w && o + 1 < cap; n++)
+        out[o++] = ' ';
+    out[o] = '\0';
+    return out;
+}
+
 char *er_explain_text(const json_t *e)
 {
     char *buf = NULL;
@@ -618,8 +636,10 @@ char *er_explain_text(const json_t *e)
         int nb = (int) fmin(20, fabs(w) + 0.5);
         memset(bar, w >= 0 ? '+' : '-', (size_t) nb);
         bar[nb] = '\0';
-        fprintf(f, "  %-14s %-26.26s %-26.26s %-22s %+8.2f %s%s\n",
-                json_string_value(json_object_get(o, "comparison")), va ? va : "-", vb ? vb : "-",
+        char ca[128], cb[128];
+        fprintf(f, "  %-14s %s %s %-22s %+8.2f %s%s\n",
+                json_string_value(json_object_get(o, "comparison")), s_col(va, 26, ca, sizeof ca),
+                s_col(vb, 26, cb, sizeof cb),
                 json_string_value(json_object_get(o, "level")), w, bar,
                 json_object_get(o, "tf_adjustment") ? " (term frequency)" : "");
     }
