@@ -658,7 +658,7 @@ static int s_out_close(s_out_t *o)
 static int s_write_json(const char *dir, const char *name, json_t *v)
 {
     char path[4096], tmp[4200];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    snprintf(path, sizeof path, "%.3800s/%.200s", dir, name);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     if (json_dump_file(v, tmp, JSON_INDENT(1)) || rename(tmp, path)) {
         fprintf(stderr, "lgsp reconcile: %s: cannot write\n", path);
@@ -822,7 +822,7 @@ static bool s_interrupted(s_run_t *r, const char *where)
 static void s_mark(s_run_t *r, const char *name)
 {
     char path[4300];
-    snprintf(path, sizeof path, "%s/%s.done", r->work, name);
+    snprintf(path, sizeof path, "%.4000s/%.200s.done", r->work, name);
     FILE *f = fopen(path, "w");
     if (f) {
         fprintf(f, "%016llx\n", (unsigned long long) r->hash);
