@@ -143,6 +143,10 @@ const uint32_t *er_run_members(const er_run_t *self, uint32_t c, size_t *n);
 /* The pairs between the review and match thresholds (for a human). */
 size_t er_run_review_count(const er_run_t *self);
 void er_run_review_pair(const er_run_t *self, size_t k, uint32_t *a, uint32_t *b, double *prob);
+/* The distinct candidate pairs and their match weights (term frequencies
+ * applied), k in [0, er_run_pair_count). */
+size_t er_run_pair_count(const er_run_t *self);
+void er_run_pair(const er_run_t *self, size_t k, uint32_t *a, uint32_t *b, double *weight);
 /* Whether records a and b were a candidate pair (blocking completeness). */
 bool er_run_is_candidate(const er_run_t *self, uint32_t a, uint32_t b);
 

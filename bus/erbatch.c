@@ -600,6 +600,15 @@ void er_run_review_pair(const er_run_t *self, size_t k, uint32_t *a, uint32_t *b
     *prob = er_prob(self->review_w[k]);
 }
 
+size_t er_run_pair_count(const er_run_t *self) { return self->npairs; }
+
+void er_run_pair(const er_run_t *self, size_t k, uint32_t *a, uint32_t *b, double *weight)
+{
+    *a = (uint32_t) (self->pairs[k] >> 32);
+    *b = (uint32_t) self->pairs[k];
+    *weight = self->weights[k];
+}
+
 bool er_run_is_candidate(const er_run_t *self, uint32_t a, uint32_t b)
 {
     uint64_t k = s_pk(a, b);

@@ -1422,6 +1422,8 @@ static int s_ckpt_read(s_run_t *r)
     return 0;
 }
 
+static void s_weights_from_run(s_run_t *r, const er_run_t *run);
+
 static int s_stage_match(s_run_t *r)
 {
     s_job_t *j = r->job;
@@ -1467,6 +1469,9 @@ static int s_stage_match(s_run_t *r)
     r->review = malloc((r->nreview ? r->nreview : 1) * sizeof *r->review);
     for (size_t k = 0; k < r->nreview; k++)
         er_run_review_pair(run, k, &r->review[k].a, &r->review[k].b, &r->review[k].prob);
+    /* the weights stage's histogram from the run's own scored pairs (the
+     * stage recomputes them only when resuming after this one) */
+    s_weights_from_run(r, run);
     er_run_destroy(&run);
     if (s_ckpt_write(r)) {
         fprintf(stderr, "lgsp reconcile: %s: cannot write the checkpoint\n", r->work);
@@ -1590,6 +1595,44 @@ static void *s_weigh(void *arg)
     return NULL;
 }
 
+static void s_weights_save(s_run_t *r)
+{
+    json_t *h = json_array();
+    for (size_t b = 0; b < HIST_BINS; b++)
+        json_array_append_new(h, json_real(r->hist[b]));
+    json_t *w = json_pack("{s:o, s:I, s:I, s:I, s:I}", "hist", h, "pairs", (json_int_t) r->pairs_scored, "below",
+                          (json_int_t) r->pairs_below, "review", (json_int_t) r->pairs_review, "match",
+                          (json_int_t) r->pairs_match);
+    s_write_json(r->work, "weights.json", w);
+    json_decref(w);
+    s_mark(r, "weights");
+}
+
+static void s_weights_from_run(s_run_t *r, const er_run_t *run)
+{
+    double mw = log2(er_threshold_match(r->model) / (1 - er_threshold_match(r->model)));
+    double rw = log2(er_threshold_review(r->model) / (1 - er_threshold_review(r->model)));
+    size_t np = er_run_pair_count(run);
+    memset(r->hist, 0, sizeof r->hist);
+    r->pairs_below = r->pairs_review = r->pairs_match = 0;
+    for (size_t k = 0; k < np; k++) {
+        uint32_t a, b;
+        double wt;
+        er_run_pair(run, k, &a, &b, &wt);
+        int bin = (int) floor((wt - HIST_LO) / ((HIST_HI - HIST_LO) / HIST_BINS));
+        bin = bin < 0 ? 0 : bin >= HIST_BINS ? HIST_BINS - 1 : bin;
+        r->hist[bin]++;
+        if (wt >= mw)
+            r->pairs_match++;
+        else if (wt >= rw)
+            r->pairs_review++;
+        else
+            r->pairs_below++;
+    }
+    r->pairs_scored = np;
+    s_weights_save(r);
+}
+
 static int s_stage_weights(s_run_t *r)
 {
     if (s_marked(r, "weights")) {
@@ -1674,15 +1717,7 @@ static int s_stage_weights(s_run_t *r)
     }
     r->pairs_scored = np;
     free(pairs);
-    json_t *h = json_array();
-    for (size_t b = 0; b < HIST_BINS; b++)
-        json_array_append_new(h, json_real(r->hist[b]));
-    json_t *w = json_pack("{s:o, s:I, s:I, s:I, s:I}", "hist", h, "pairs", (json_int_t) np, "below",
-                          (json_int_t) r->pairs_below, "review", (json_int_t) r->pairs_review, "match",
-                          (json_int_t) r->pairs_match);
-    s_write_json(r->work, "weights.json", w);
-    json_decref(w);
-    s_mark(r, "weights");
+    s_weights_save(r);
     s_prog_end(&r->prog);
     return 0;
 }
