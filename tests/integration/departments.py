@@ -44,7 +44,7 @@ DEFAULT_WEBHOOK_PORT = 18680
 DEFAULT_NDXP_PORT = 18610
 DEFAULT_NDXP_CERTS = "/etc/lgsp/ndxp/"
 NDXP_TOPICS = {"ndxp-person": "canonical.person", "ndxp-land-parcel": "canonical.land_parcel",
-               "ndxp-civil-event": "canonical.civil_event"}
+               "ndxp-civil-event": "canonical.civil_event", "ndxp-entity-person": "entity.person"}
 
 
 def tool(env, name, *rel):
@@ -474,10 +474,23 @@ class Departments:
                 lag[group] = float(line.rsplit(" ", 1)[1])
         return lag
 
+    def _resolve_lag(self):
+        """The lag of the entity-resolution stage (resolve-person) on
+        canonical.person: None when the configuration has no such stage."""
+        _, text = self.d.http("/metrics")
+        for line in text.splitlines():
+            if line.startswith("lgsp_consumer_lag{") and 'topic="canonical.person"' in line \
+                    and 'group="resolve-person"' in line:
+                return float(line.rsplit(" ", 1)[1])
+        return None
+
     def wait_forwarded(self, timeout=600):
-        """Waits until every NDXP sink has forwarded all of its canonical topic
-        (its group's lag is 0; a topic nobody published to counts as done)."""
+        """Waits until every NDXP sink has forwarded all of its topic (its
+        group's lag is 0; a topic nobody published to counts as done), after
+        the resolution stage made every entity change."""
         deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and (self._resolve_lag() or 0) > 0:
+            time.sleep(0.5)
         while time.monotonic() < deadline:
             lag = self._ndxp_lag()
             if all(v == 0 or v is None and int(self.d.metric("lgsp_topic_messages", topic=NDXP_TOPICS[g]) or 0) == 0
