@@ -461,6 +461,53 @@ class Departments:
                 out[s]["quarantined"][rid] = m.headers.get("lgsp-reason", "").split("\n")
         return out
 
+    def _group_lag(self, topic, group):
+        """The lag of one consumer group on a topic from /metrics, or None."""
+        _, text = self.d.http("/metrics")
+        for line in text.splitlines():
+            if line.startswith("lgsp_consumer_lag{"):
+                labels = dict(kv.split("=", 1) for kv in line[line.index("{") + 1:line.index("}")].split(","))
+                if labels.get("topic", "").strip('"') == topic and labels.get("group", "").strip('"') == group:
+                    return float(line.rsplit(" ", 1)[1])
+        return None
+
+    def wait_resolved(self, timeout=600):
+        """Waits until the streaming entity resolution (resolve-person) has
+        linked all of canonical.person. True if so."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._group_lag("canonical.person", "resolve-person") == 0:
+                return True
+            time.sleep(0.5)
+        return False
+
+    def resolution_summary(self):
+        """entity.person against the generator's truth: {"records", "entities",
+        "actions": {action: n}, "true_people", "pairs", "true_pairs",
+        "correct_pairs"} over the population registers' person records."""
+        entity, actions = {}, collections.Counter()
+        for m in harness.read_topic(self.d.endpoint, "entity.person", idle=2.0):
+            c = json.loads(m.payload)
+            entity[c["record"]] = c["entity"]
+            actions[c["action"]] += 1
+        truth = {}
+        for system in ("qn-population", "dn-population"):
+            with open(os.path.join(self.world, "truth", system + ".truth.tsv"), encoding="utf-8") as f:
+                next(f)
+                for line in f:
+                    rid, role, ent = line.rstrip("\n").split("\t")[:3]
+                    if role == "person":
+                        truth[system + ":" + rid] = ent
+        recs = [r for r in entity if r in truth]
+
+        def pairs(groups):
+            return sum(n * (n - 1) // 2 for n in groups.values())
+        both = collections.Counter((entity[r], truth[r]) for r in recs)
+        return {"records": len(entity), "entities": len(set(entity.values())), "actions": dict(actions),
+                "true_people": len(set(truth[r] for r in recs)),
+                "pairs": pairs(collections.Counter(entity[r] for r in recs)),
+                "true_pairs": pairs(collections.Counter(truth[r] for r in recs)), "correct_pairs": pairs(both)}
+
     def _ndxp_lag(self):
         """{sink: lag of its group on its canonical topic (None before it joined)}."""
         _, text = self.d.http("/metrics")
@@ -616,6 +663,17 @@ def main():
             sum(len(m["quarantined"]) for m in ms.values()),
             "" if mapped_all and unhandled == 0 else ", %d NOT HANDLED" % unhandled))
         ok = ok and mapped_all and unhandled == 0
+        resolved = dep.wait_resolved()
+        rs = dep.resolution_summary()
+        prec = rs["correct_pairs"] / rs["pairs"] if rs["pairs"] else 1.0
+        rec = rs["correct_pairs"] / rs["true_pairs"] if rs["true_pairs"] else 1.0
+        print("entity resolution, streaming (resolve-person: canonical.person -> entity.person):")
+        print("  %d person records -> %d entities (the truth: %d people); %s" % (
+            rs["records"], rs["entities"], rs["true_people"],
+            ", ".join("%s %d" % kv for kv in sorted(rs["actions"].items()))))
+        print("  same-person pairs against the truth: precision %.4f, recall %.4f (%d of %d true pairs)%s" % (
+            prec, rec, rs["correct_pairs"], rs["true_pairs"], "" if resolved else ", NOT FINISHED"))
+        ok = ok and resolved
         if dep.ndxp:
             t0 = time.monotonic()
             forwarded = dep.wait_forwarded()
