@@ -800,6 +800,7 @@ typedef struct {
     erstore_assign_stats_t assign;
     s_units_t units;
     double hist[HIST_BINS];         /* candidate pairs per match-weight bin */
+    bool weights_done;              /* the match stage filled hist from the engine's pairs */
     size_t pairs_scored, pairs_below, pairs_review, pairs_match;
     double seconds[8];
     s_out_t unrec;                  /* unrecoded.jsonl/.csv, filled by the scan */
@@ -1630,11 +1631,14 @@ static void s_weights_from_run(s_run_t *r, const er_run_t *run)
             r->pairs_below++;
     }
     r->pairs_scored = np;
+    r->weights_done = true;
     s_weights_save(r);
 }
 
 static int s_stage_weights(s_run_t *r)
 {
+    if (r->weights_done)
+        return 0;
     if (s_marked(r, "weights")) {
         char path[4300];
         snprintf(path, sizeof path, "%s/weights.json", r->work);
