@@ -186,7 +186,9 @@ typedef struct lgsp_host_api {
     void (*batch_discard)(lgsp_batch_t *b);
 
     /* Sleeps up to ms; returns false at once when the adapter must stop
-     * (poll/run should then return). */
+     * (poll/run should then return). On a sink's own thread during
+     * deliver(), it also keeps the bus session alive and the messages in
+     * hand (TOUCH), however long the sink waits. */
     bool (*wait)(lgsp_adapter_t *a, uint64_t ms);
     bool (*stopping)(lgsp_adapter_t *a);
 
