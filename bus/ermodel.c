@@ -42,8 +42,12 @@ static int s_name_level(const er_comp_t *c, const er_data_t *d, const er_val_t *
     size_t na = ercmp_decode(d->text + a->cp, a->ncp, ca, 128), nb = ercmp_decode(d->text + b->cp, b->ncp, cb, 128);
     na = na > 128 ? (na == (size_t) -1 ? 0 : 128) : na;
     nb = nb > 128 ? (nb == (size_t) -1 ? 0 : 128) : nb;
+    /* "similar": Jaro-Winkler at or above the high threshold, or one edit
+     * (Damerau: a wrong, missing or extra letter, two letters swapped).
+     * JW weighs an edit by where it is and by the length: one typo near the
+     * start of a short name can fall below the threshold, one edit cannot. */
     double jw = ercmp_jaro_winkler(ca, na, cb, nb);
-    if (jw >= c->jw_high)
+    if (jw >= c->jw_high || ercmp_damerau(ca, na, cb, nb, 1) <= 1)
         return 3;
     /* the same parts in another order have the same length: only then is
      * the (costlier) part-by-part comparison worth making */

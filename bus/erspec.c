@@ -15,7 +15,7 @@
 #include "yamlconf.h"
 
 static const char *const s_name_levels[] = {"exact", "exact without marks", "parts reordered",
-                                            "similar", "somewhat similar", "different"};
+                                            "similar or one edit", "somewhat similar", "different"};
 static const char *const s_date_levels[] = {"exact", "day and month swapped", "year (and month) agree",
                                             "one typo apart", "year within 1", "different"};
 static const char *const s_id_levels[] = {"exact", "one digit off", "two digits swapped", "different"};
