@@ -161,6 +161,27 @@ json_t *er_golden(const er_data_t *data, const uint32_t *mem, size_t n);
 size_t er_spec_max_block(const er_spec_t *spec);
 size_t er_spec_max_cluster(const er_spec_t *spec);
 
+/* ---- helpers for the engine's callers -------------------------------- */
+
+/* Sorts by key (LSD radix sort, four passes of 16 bits): blocking keys,
+ * record pairs packed as a << 32 | b. */
+typedef struct {
+    uint64_t key;
+    uint32_t rec;
+} er_keyrec_t;
+void er_sort_keyrec(er_keyrec_t *a, size_t n);
+void er_sort_u64(uint64_t *a, size_t n);
+
+/* An RFC 6901 JSON pointer into j ("/name/full", "/owners/0"), or NULL;
+ * "" is j itself. */
+const json_t *er_json_pointer(const json_t *j, const char *ptr);
+
+/* The manual decisions of kind in force in the store, as er_run_batch
+ * takes them (*v malloc'ed; free with er_decisions_free). 0 or -1. */
+struct erstore;
+int  er_decisions_from_store(struct erstore *store, const char *kind, er_decision_t **v, size_t *n);
+void er_decisions_free(er_decision_t *v, size_t n);
+
 /* ---- streaming (one record at a time, against the store) ------------ */
 
 /* Computes the blocking keys of record i: calls cb once per key (binary,

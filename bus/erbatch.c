@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "er_int.h"
+#include "erstore.h"
 
 struct er_run {
     er_data_t  *data;
@@ -49,7 +50,7 @@ static double s_now(void)
 
 /* ---- radix sorts ---- */
 
-static void s_radix_u64(uint64_t *a, size_t n)
+void er_sort_u64(uint64_t *a, size_t n)
 {
     uint64_t *tmp = malloc(n * sizeof *tmp);
     if (!tmp)
@@ -70,17 +71,12 @@ static void s_radix_u64(uint64_t *a, size_t n)
     free(tmp);
 }
 
-typedef struct {
-    uint64_t key;
-    uint32_t rec;
-} s_kr_t;
-
-static void s_radix_kr(s_kr_t *a, size_t n)
+void er_sort_keyrec(er_keyrec_t *a, size_t n)
 {
-    s_kr_t *tmp = malloc(n * sizeof *tmp);
+    er_keyrec_t *tmp = malloc(n * sizeof *tmp);
     if (!tmp)
         abort();
-    s_kr_t *src = a, *dst = tmp;
+    er_keyrec_t *src = a, *dst = tmp;
     for (int shift = 0; shift < 64; shift += 16) {
         size_t *count = calloc(65537, sizeof *count);
         for (size_t i = 0; i < n; i++)
@@ -90,7 +86,7 @@ static void s_radix_kr(s_kr_t *a, size_t n)
         for (size_t i = 0; i < n; i++)
             dst[count[(src[i].key >> shift) & 0xFFFF]++] = src[i];
         free(count);
-        s_kr_t *t = src;
+        er_keyrec_t *t = src;
         src = dst, dst = t;
     }
     free(tmp);
@@ -218,16 +214,16 @@ static void *s_block_rules(void *arg)
 {
     s_block_job_t *j = arg;
     const er_data_t *d = j->d;
-    s_kr_t *kr = malloc(d->n * sizeof *kr);
+    er_keyrec_t *kr = malloc(d->n * sizeof *kr);
     for (size_t r = j->r0; r < j->r1; r++) {
         size_t n = 0;
         for (size_t i = 0; i < d->n; i++) {
             uint64_t k = er_rule_key(d, i, r);
             j->rkeys[r * d->n + i] = k;
             if (k)
-                kr[n++] = (s_kr_t){k, (uint32_t) i};
+                kr[n++] = (er_keyrec_t){k, (uint32_t) i};
         }
-        s_radix_kr(kr, n);
+        er_sort_keyrec(kr, n);
         for (size_t s = 0; s < n;) {
             size_t e = s + 1;
             while (e < n && kr[e].key == kr[s].key)
@@ -536,7 +532,7 @@ er_run_t *er_run_batch(er_data_t *data, er_model_t *model, const er_decision_t *
         r->stats.capped_blocks += jobs[t].capped;
         free(jobs[t].pairs);
     }
-    s_radix_u64(r->pairs, n);
+    er_sort_u64(r->pairs, n);
     size_t o = 0;
     for (size_t k = 0; k < n; k++)
         if (o == 0 || r->pairs[k] != r->pairs[o - 1])
@@ -763,3 +759,41 @@ json_t *er_golden(const er_data_t *d, const uint32_t *mem, size_t n)
  * batch run does. */
 size_t er_spec_max_block(const er_spec_t *spec) { return spec->max_block; }
 size_t er_spec_max_cluster(const er_spec_t *spec) { return spec->max_cluster; }
+
+/* ---- decisions from the store ---- */
+
+typedef struct {
+    er_decision_t *v;
+    size_t n, cap;
+} s_decs_t;
+
+static int s_collect_decision(const erstore_decision_t *d, void *ctx)
+{
+    s_decs_t *x = ctx;
+    if (x->n == x->cap) {
+        x->cap = x->cap ? x->cap * 2 : 64;
+        x->v = realloc(x->v, x->cap * sizeof *x->v);
+        if (!x->v)
+            abort();
+    }
+    x->v[x->n++] = (er_decision_t){(int) d->kind, strdup(d->a), strdup(d->b)};
+    return 0;
+}
+
+int er_decisions_from_store(struct erstore *store, const char *kind, er_decision_t **v, size_t *n)
+{
+    s_decs_t x = {0};
+    erstore_txn_t *t = erstore_begin(store, false);
+    int rc = t ? erstore_decisions(t, kind, false, s_collect_decision, &x) : -1;
+    erstore_abort(&t);
+    *v = x.v;
+    *n = x.n;
+    return rc < 0 ? -1 : 0;
+}
+
+void er_decisions_free(er_decision_t *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free((char *) v[i].a), free((char *) v[i].b);
+    free(v);
+}

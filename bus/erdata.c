@@ -267,7 +267,7 @@ static int s_set(er_data_t *d, size_t i, size_t f, const char *raw, size_t len, 
 }
 
 /* RFC 6901 pointer into j, or NULL. */
-static const json_t *s_pointer(const json_t *j, const char *ptr)
+const json_t *er_json_pointer(const json_t *j, const char *ptr)
 {
     const char *p = ptr;
     char tok[256];
@@ -336,7 +336,7 @@ static long s_add_json(er_data_t *d, const json_t *rec, s_report_t *rep, char *e
     const er_spec_t *s = d->spec;
     char buf[64], idbuf[600];
     size_t len = 0, slen = 0;
-    const char *id = s->id_from ? s_scalar_text(s_pointer(rec, s->id_from), buf, sizeof buf, &len) : NULL;
+    const char *id = s->id_from ? s_scalar_text(er_json_pointer(rec, s->id_from), buf, sizeof buf, &len) : NULL;
     if (!id || !len) {
         snprintf(err, errlen, "no record id at %s", s->id_from ? s->id_from : "(no record: id: from:)");
         return -1;
@@ -344,7 +344,7 @@ static long s_add_json(er_data_t *d, const json_t *rec, s_report_t *rep, char *e
     char sbuf[64];
     const char *src = s->source_const;
     if (!src && s->source_from)
-        src = s_scalar_text(s_pointer(rec, s->source_from), sbuf, sizeof sbuf, &slen);
+        src = s_scalar_text(er_json_pointer(rec, s->source_from), sbuf, sizeof sbuf, &slen);
     if (!src) {
         snprintf(err, errlen, "record %.*s: no source at %s", (int) len, id, s->source_from ? s->source_from : "?");
         return -1;
@@ -361,16 +361,16 @@ static long s_add_json(er_data_t *d, const json_t *rec, s_report_t *rep, char *e
     d->index = NULL;
     d->source[i] = s_text(d, src, slen);
     if (s->updated_from) {
-        const char *u = s_scalar_text(s_pointer(rec, s->updated_from), buf, sizeof buf, &len);
+        const char *u = s_scalar_text(er_json_pointer(rec, s->updated_from), buf, sizeof buf, &len);
         if (u && len)
             d->updated[i] = s_text(d, u, len);
     }
     for (size_t f = 0; f < s->nfields; f++) {
         if (!s->fields[f].from)
             continue;
-        const char *t = s_scalar_text(s_pointer(rec, s->fields[f].from), buf, sizeof buf, &len);
+        const char *t = s_scalar_text(er_json_pointer(rec, s->fields[f].from), buf, sizeof buf, &len);
         for (char **alt = s->fields[f].from_alt; !t && alt && *alt; alt++)
-            t = s_scalar_text(s_pointer(rec, *alt), buf, sizeof buf, &len);
+            t = s_scalar_text(er_json_pointer(rec, *alt), buf, sizeof buf, &len);
         const char *why = NULL;
         if (t && s_set(d, (size_t) i, f, t, len, &why))
             s_bad(rep, idbuf, s->fields[f].name, why);

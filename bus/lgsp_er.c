@@ -304,31 +304,6 @@ static int s_evaluate(const char *truth_path, er_data_t *d, const er_run_t *run,
     return 0;
 }
 
-/* ---- decisions from the store ---- */
-
-typedef struct {
-    er_decision_t *v;
-    size_t n, cap;
-} s_decs_t;
-
-static int s_collect_decision(const erstore_decision_t *d, void *ctx)
-{
-    s_decs_t *x = ctx;
-    if (x->n == x->cap) {
-        x->cap = x->cap ? x->cap * 2 : 64;
-        x->v = realloc(x->v, x->cap * sizeof *x->v);
-    }
-    x->v[x->n++] = (er_decision_t){(int) d->kind, strdup(d->a), strdup(d->b)};
-    return 0;
-}
-
-static void s_decs_free(s_decs_t *x)
-{
-    for (size_t i = 0; i < x->n; i++)
-        free((char *) x->v[i].a), free((char *) x->v[i].b);
-    free(x->v);
-}
-
 static void s_progress(const char *stage, double done, void *ctx)
 {
     (void) done;
@@ -611,7 +586,8 @@ int lgsp_dedup_main(int argc, char **argv)
     char err[600];
     erstore_t *store = NULL;
     er_model_t *model = NULL;
-    s_decs_t decs = {0};
+    er_decision_t *decs = NULL;
+    size_t ndecs = 0;
     if (o.store_dir) {
         store = erstore_open(o.store_dir, err, sizeof err);
         if (!store) {
@@ -619,8 +595,12 @@ int lgsp_dedup_main(int argc, char **argv)
             rc = 1;
             goto done;
         }
+        if (er_decisions_from_store(store, er_spec_kind(spec), &decs, &ndecs)) {
+            fprintf(stderr, "lgsp: %s: %s\n", o.store_dir, erstore_error());
+            rc = 1;
+            goto done;
+        }
         erstore_txn_t *t = erstore_begin(store, false);
-        erstore_decisions(t, er_spec_kind(spec), false, s_collect_decision, &decs);
         if (!o.model_path && x.no_train) {
             char *mj = erstore_model_get(t, er_spec_kind(spec));
             if (mj) {
@@ -646,7 +626,7 @@ int lgsp_dedup_main(int argc, char **argv)
         model = er_model_new(spec);
     er_options_t eo = {.threads = o.threads, .estimate = !x.no_train, .quiet = o.quiet,
                        .progress = o.quiet ? NULL : s_progress, .progress_ctx = &t0};
-    er_run_t *run = er_run_batch(d, model, decs.v, decs.n, &eo, err, sizeof err);
+    er_run_t *run = er_run_batch(d, model, decs, ndecs, &eo, err, sizeof err);
     if (!run) {
         fprintf(stderr, "lgsp: %s\n", err);
         rc = 1;
@@ -720,7 +700,7 @@ int lgsp_dedup_main(int argc, char **argv)
     free(ids);
     er_run_destroy(&run);
 done:
-    s_decs_free(&decs);
+    er_decisions_free(decs, ndecs);
     er_model_destroy(&model);
     erstore_destroy(&store);
     er_data_destroy(&d);

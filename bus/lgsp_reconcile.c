@@ -494,30 +494,7 @@ static void s_say(s_prog_t *p, const char *fmt, ...)
 /* A JSON pointer (RFC 6901) into v, or NULL. */
 static json_t *s_ptr(json_t *v, const char *p)
 {
-    if (!p || !*p)
-        return v;
-    char tok[256];
-    while (v && *p == '/') {
-        p++;
-        size_t o = 0;
-        while (*p && *p != '/' && o + 1 < sizeof tok) {
-            if (p[0] == '~' && (p[1] == '0' || p[1] == '1')) {
-                tok[o++] = p[1] == '0' ? '~' : '/';
-                p += 2;
-            } else
-                tok[o++] = *p++;
-        }
-        tok[o] = '\0';
-        if (json_is_object(v))
-            v = json_object_get(v, tok);
-        else if (json_is_array(v)) {
-            char *e;
-            long k = strtol(tok, &e, 10);
-            v = *e || k < 0 ? NULL : json_array_get(v, (size_t) k);
-        } else
-            v = NULL;
-    }
-    return v;
+    return p ? (json_t *) er_json_pointer(v, p) : v;
 }
 
 static const char *s_str(json_t *v, const char *p)
@@ -1324,27 +1301,6 @@ static void s_engine_progress(const char *stage, double done, void *ctx)
           s_stop ? " — interrupted: stopping when the engine's run ends" : "");
 }
 
-typedef struct {
-    int kind;
-    char *a, *b;
-} s_dec_t;
-
-typedef struct {
-    er_decision_t *v;
-    size_t n, cap;
-} s_decs_t;
-
-static int s_collect_decision(const erstore_decision_t *d, void *ctx)
-{
-    s_decs_t *x = ctx;
-    if (x->n == x->cap) {
-        x->cap = x->cap ? x->cap * 2 : 64;
-        x->v = realloc(x->v, x->cap * sizeof *x->v);
-    }
-    x->v[x->n++] = (er_decision_t){(int) d->kind, strdup(d->a), strdup(d->b)};
-    return 0;
-}
-
 static int s_ckpt_write(s_run_t *r)
 {
     char path[4300], tmp[4400];
@@ -1432,7 +1388,8 @@ static int s_stage_match(s_run_t *r)
         s_say(&r->prog, "match: clusters and model done before (resumed from %s/clusters.bin)", r->work);
         return 0;
     }
-    s_decs_t decs = {0};
+    er_decision_t *decs = NULL;
+    size_t ndecs = 0;
     char err[600];
     if (j->store) {
         erstore_t *store = erstore_open(j->store, err, sizeof err);
@@ -1440,22 +1397,23 @@ static int s_stage_match(s_run_t *r)
             fprintf(stderr, "lgsp reconcile: %s: %s\n", j->store, err);
             return -1;
         }
-        erstore_txn_t *t = erstore_begin(store, false);
-        erstore_decisions(t, er_spec_kind(r->spec), false, s_collect_decision, &decs);
-        erstore_abort(&t);
+        int drc = er_decisions_from_store(store, er_spec_kind(r->spec), &decs, &ndecs);
         erstore_destroy(&store);
-        r->decisions = decs.n;
-        if (decs.n)
-            s_say(&r->prog, "match: %zu manual decisions from the store applied", decs.n);
+        if (drc) {
+            fprintf(stderr, "lgsp reconcile: %s: %s\n", j->store, erstore_error());
+            er_decisions_free(decs, ndecs);
+            return -1;
+        }
+        r->decisions = ndecs;
+        if (ndecs)
+            s_say(&r->prog, "match: %zu manual decisions from the store applied", ndecs);
     }
     er_model_destroy(&r->model);
     r->model = er_model_new(r->spec);
     er_options_t eo = {.threads = j->threads, .estimate = true, .quiet = true, .progress = s_engine_progress,
                        .progress_ctx = r};
-    er_run_t *run = er_run_batch(r->data, r->model, decs.v, decs.n, &eo, err, sizeof err);
-    for (size_t i = 0; i < decs.n; i++)
-        free((char *) decs.v[i].a), free((char *) decs.v[i].b);
-    free(decs.v);
+    er_run_t *run = er_run_batch(r->data, r->model, decs, ndecs, &eo, err, sizeof err);
+    er_decisions_free(decs, ndecs);
     if (!run) {
         fprintf(stderr, "lgsp reconcile: %s\n", err);
         return -1;
@@ -1507,10 +1465,7 @@ static void s_members(s_run_t *r)
  * scored with er_score: the same blocks (same keys, same cap), the same
  * weights. */
 
-typedef struct {
-    uint64_t h;
-    uint32_t i;
-} s_kr_t;
+typedef er_keyrec_t s_kr_t;   /* key: the blocking key's hash, rec: the record */
 
 typedef struct {
     s_kr_t *v;
@@ -1530,43 +1485,6 @@ static void s_key_cb(const void *key, size_t len, void *ctx)
     k->v[k->n++] = (s_kr_t){s_fnv(1469598103934665603ULL, key, len), k->cur};
 }
 
-static void s_radix_kr(s_kr_t *a, size_t n)
-{
-    s_kr_t *tmp = malloc((n ? n : 1) * sizeof *tmp), *src = a, *dst = tmp;
-    size_t *count = malloc(65537 * sizeof *count);
-    for (int shift = 0; shift < 64; shift += 16) {
-        memset(count, 0, 65537 * sizeof *count);
-        for (size_t i = 0; i < n; i++)
-            count[((src[i].h >> shift) & 0xFFFF) + 1]++;
-        for (size_t k = 0; k < 65536; k++)
-            count[k + 1] += count[k];
-        for (size_t i = 0; i < n; i++)
-            dst[count[(src[i].h >> shift) & 0xFFFF]++] = src[i];
-        s_kr_t *t = src;
-        src = dst, dst = t;
-    }
-    free(count);
-    free(tmp);   /* four passes: the result is back in a */
-}
-
-static void s_radix_u64(uint64_t *a, size_t n)
-{
-    uint64_t *tmp = malloc((n ? n : 1) * sizeof *tmp), *src = a, *dst = tmp;
-    size_t *count = malloc(65537 * sizeof *count);
-    for (int shift = 0; shift < 64; shift += 16) {
-        memset(count, 0, 65537 * sizeof *count);
-        for (size_t i = 0; i < n; i++)
-            count[((src[i] >> shift) & 0xFFFF) + 1]++;
-        for (size_t k = 0; k < 65536; k++)
-            count[k + 1] += count[k];
-        for (size_t i = 0; i < n; i++)
-            dst[count[(src[i] >> shift) & 0xFFFF]++] = src[i];
-        uint64_t *t = src;
-        src = dst, dst = t;
-    }
-    free(count);
-    free(tmp);
-}
 
 typedef struct {
     s_run_t *r;
@@ -1670,12 +1588,12 @@ static int s_stage_weights(s_run_t *r)
             }
         }
     }
-    s_radix_kr(k.v, k.n);
+    er_sort_keyrec(k.v, k.n);
     uint64_t *pairs = NULL;
     size_t np = 0, pcap = 0;
     for (size_t s = 0; s < k.n;) {
         size_t e = s + 1;
-        while (e < k.n && k.v[e].h == k.v[s].h)
+        while (e < k.n && k.v[e].key == k.v[s].key)
             e++;
         if (e - s >= 2 && (maxb == 0 || e - s <= maxb)) {
             for (size_t a = s; a < e; a++)
@@ -1686,7 +1604,7 @@ static int s_stage_weights(s_run_t *r)
                         if (!pairs)
                             abort();
                     }
-                    uint32_t x = k.v[a].i, y = k.v[b].i;
+                    uint32_t x = k.v[a].rec, y = k.v[b].rec;
                     if (x == y)
                         continue;
                     pairs[np++] = x < y ? (uint64_t) x << 32 | y : (uint64_t) y << 32 | x;
@@ -1695,7 +1613,7 @@ static int s_stage_weights(s_run_t *r)
         s = e;
     }
     free(k.v);
-    s_radix_u64(pairs, np);
+    er_sort_u64(pairs, np);
     size_t o = 0;
     for (size_t q = 0; q < np; q++)
         if (o == 0 || pairs[q] != pairs[o - 1])
