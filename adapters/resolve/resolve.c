@@ -603,6 +603,13 @@ static int s_link(stage_t *self, erstore_txn_t *t, const char *msg_id, s_link_t 
             L->entity[0] = '\0';
             if ((rc = s_place(self, t, rid, L)))
                 goto done;
+            /* placed again into the entity it had (the members' check is
+             * borderline, or the model changed since): it stayed, so it is
+             * an update, not a move */
+            if (strcmp(L->entity, L->previous) == 0) {
+                L->action = "updated";
+                L->previous[0] = '\0';
+            }
         }
     } else if ((rc = s_place(self, t, rid, L)))
         goto done;
