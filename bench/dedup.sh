@@ -45,34 +45,12 @@ lgsp=$build/bus/lgsp
 export LGSP_DATA=$data LGSP_SCHEMAS=$root/schemas
 
 # world + canonical records + truth, made once per scale and seed
-prepare() {
-    local scale=$1 world=$build/bench-dedup-world-$1-$seed
-    if [ ! -s "$world/ready" ]; then
-        echo "bench/dedup: generating and mapping the world (scale $scale, seed $seed) in $world" >&2
-        rm -rf "$world"
-        mkdir -p "$world"
-        "$gen" --seed "$seed" --scale "$scale" --out "$world/w" --data "$data" --quiet >&2
-        "$lgsp" map -m "$root/schemas/mappings/qn-population.yaml" -i "$world/w/qn-population/persons.jsonl" \
-            >"$world/qn-population.jsonl" 2>"$world/qn-population.map.log" || true
-        "$lgsp" map -m "$root/schemas/mappings/dn-population.yaml" -i "$world/w/dn-population/congdan.xml" \
-            >"$world/dn-population.jsonl" 2>"$world/dn-population.map.log" || true
-        tail -n 1 "$world/qn-population.map.log" "$world/dn-population.map.log" >&2
-        # record id "<source>:<id>" <TAB> true person
-        awk -F'\t' 'FNR > 1 && $2 == "person" { split(FILENAME, p, "/"); v = p[length(p)]; sub(/\.truth\.tsv$/, "", v);
-                     print v ":" $1 "\t" $3 }' \
-            "$world/w/truth/qn-population.truth.tsv" "$world/w/truth/dn-population.truth.tsv" >"$world/truth.tsv"
-        # the raw views are not needed any more (5 GB at full scale)
-        rm -rf "$world/w/qn-population" "$world/w/dn-population" "$world/w/qn-land" "$world/w/dn-land" \
-               "$world/w/qn-civil" "$world/w/dn-civil"
-        echo ok >"$world/ready"
-    fi
-    echo "$world"
-}
+. "$root/bench/canonical_world.inc"
 
 headline=""
 for scale in $scales; do
     [[ "$scale" =~ ^[0-9]+([.][0-9]+)?$ ]] || die "DEDUP_SCALES: '$scale' is not a number"
-    world=$(prepare "$scale")
+    world=$(canonical_world "$scale" "$seed")
     store=$(mktemp -d "${TMPDIR:-/tmp}/lgsp-dedup-store.XXXXXX")
     out=$world/run.out
     echo "bench/dedup: scale $scale: lgsp dedup over $(wc -l <"$world/truth.tsv") records" >&2

@@ -4,7 +4,7 @@
 # registers of Quảng Nam and Đà Nẵng, ≈3 M people) with lgsp reconcile,
 # docs/reconciliation.md.
 #
-# The canonical records come from bench/dedup.sh's prepare step, cached in
+# The canonical records come from bench/canonical_world.inc (shared with bench/dedup.sh), cached in
 # the build folder as bench-dedup-world-<scale>-<seed>/ (lgsp-gen, then lgsp
 # map of both registers, with their map logs): when bench/run dedup has run,
 # nothing is made again; otherwise the same folder is made here, the same
@@ -42,25 +42,9 @@ lgsp=$build/bus/lgsp
 
 export LGSP_DATA=$data LGSP_SCHEMAS=$root/schemas
 
-# the world and its canonical records: bench/dedup.sh's cache, same layout
-world=$build/bench-dedup-world-$scale-$seed
-if [ ! -s "$world/ready" ]; then
-    echo "bench/reconcile: generating and mapping the world (scale $scale, seed $seed) in $world" >&2
-    rm -rf "$world"
-    mkdir -p "$world"
-    "$gen" --seed "$seed" --scale "$scale" --out "$world/w" --data "$data" --quiet >&2
-    "$lgsp" map -m "$root/schemas/mappings/qn-population.yaml" -i "$world/w/qn-population/persons.jsonl" \
-        >"$world/qn-population.jsonl" 2>"$world/qn-population.map.log" || true
-    "$lgsp" map -m "$root/schemas/mappings/dn-population.yaml" -i "$world/w/dn-population/congdan.xml" \
-        >"$world/dn-population.jsonl" 2>"$world/dn-population.map.log" || true
-    tail -n 1 "$world/qn-population.map.log" "$world/dn-population.map.log" >&2
-    awk -F'\t' 'FNR > 1 && $2 == "person" { split(FILENAME, p, "/"); v = p[length(p)]; sub(/\.truth\.tsv$/, "", v);
-                 print v ":" $1 "\t" $3 }' \
-        "$world/w/truth/qn-population.truth.tsv" "$world/w/truth/dn-population.truth.tsv" >"$world/truth.tsv"
-    rm -rf "$world/w/qn-population" "$world/w/dn-population" "$world/w/qn-land" "$world/w/dn-land" \
-           "$world/w/qn-civil" "$world/w/dn-civil"
-    echo ok >"$world/ready"
-fi
+# the world and its canonical records: the same cache as bench/dedup.sh's
+. "$root/bench/canonical_world.inc"
+world=$(canonical_world "$scale" "$seed")
 
 out=$(mktemp -d "${TMPDIR:-/tmp}/lgsp-reconcile-bench.XXXXXX")
 trap 'rm -rf "$out"' EXIT
